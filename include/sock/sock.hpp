@@ -1,0 +1,9 @@
+#pragma once
+
+// The whole blocking API: Python's socket module in C++.
+#include <sock/address.hpp>
+#include <sock/create.hpp>
+#include <sock/error.hpp>
+#include <sock/options.hpp>
+#include <sock/socket.hpp>
+#include <sock/version.hpp>

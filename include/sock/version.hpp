@@ -1,0 +1,8 @@
+#pragma once
+
+namespace sock {
+
+/// The library's version, "MAJOR.MINOR.PATCH".
+inline constexpr const char* version = "0.1.0";
+
+}  // namespace sock

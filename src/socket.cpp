@@ -1,0 +1,517 @@
+#include <sock/socket.hpp>
+
+#include "wait.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <stdexcept>
+
+namespace sock {
+
+namespace {
+
+std::atomic<std::int64_t> default_timeout_ns{-1};  // -1: none (blocking)
+
+std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+
+bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+
+std::error_code set_nonblocking(int fd, bool on) noexcept {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0) return last_error();
+    const int wanted = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+    if (wanted != flags && ::fcntl(fd, F_SETFL, wanted) < 0) return last_error();
+    return {};
+}
+
+const char* family_name(sock::family f) {
+    switch (f) {
+    case sock::family::inet: return "inet";
+    case sock::family::inet6: return "inet6";
+    case sock::family::local: return "unix";
+    case sock::family::unspec: return "unspec";
+    }
+    return "?";
+}
+
+const char* kind_name(sock::kind k) {
+    switch (k) {
+    case sock::kind::stream: return "stream";
+    case sock::kind::dgram: return "dgram";
+    case sock::kind::raw: return "raw";
+    case sock::kind::seqpacket: return "seqpacket";
+    }
+    return "?";
+}
+
+struct native {
+    ::sockaddr_storage ss{};
+    ::socklen_t len = 0;
+    const ::sockaddr* sa() const noexcept { return reinterpret_cast<const ::sockaddr*>(&ss); }
+};
+
+// One kernel address of the socket's family for addr; names go through getaddrinfo, and
+// `passive` makes "" mean "any address" (for bind).
+std::error_code resolve_one(const address& addr, sock::family fam, sock::kind type, bool passive,
+                            native& out) {
+    if (addr.empty()) return std::make_error_code(std::errc::destination_address_required);
+    if (addr.to_native(out.ss, out.len)) {
+        if (out.ss.ss_family == static_cast<int>(fam)) return {};
+        if (addr.is_unix() || fam == sock::family::local)
+            return std::make_error_code(std::errc::address_family_not_supported);
+    } else if (addr.is_unix()) {
+        return std::make_error_code(std::errc::filename_too_long);
+    }
+    // Raw and seqpacket types are unknown to getaddrinfo's service table; ask for any type.
+    const auto hint_type = type == sock::kind::stream || type == sock::kind::dgram ? type
+                                                                                 : sock::kind{};
+    std::error_code ec;
+    const auto infos = getaddrinfo(addr.host(), addr.port(), fam, hint_type,
+                                   passive ? AI_PASSIVE : 0, ec);
+    if (ec) return ec;
+    if (infos.empty() || !infos.front().addr.to_native(out.ss, out.len))
+        return std::error_code(EAI_NONAME, gai_category());
+    return {};
+}
+
+}  // namespace
+
+void setdefaulttimeout(timeout_t t) {
+    if (t && t->count() < 0) throw std::invalid_argument("setdefaulttimeout: timeout must be >= 0");
+    default_timeout_ns.store(t ? t->count() : -1, std::memory_order_relaxed);
+}
+
+timeout_t getdefaulttimeout() noexcept {
+    const auto ns = default_timeout_ns.load(std::memory_order_relaxed);
+    if (ns < 0) return std::nullopt;
+    return std::chrono::nanoseconds(ns);
+}
+
+// -- lifetime ---------------------------------------------------------------------------------
+
+socket::socket(sock::family fam, sock::kind type, int proto)
+    : family_(fam), type_(type), proto_(proto) {
+    fd_ = ::socket(static_cast<int>(fam), static_cast<int>(type) | SOCK_CLOEXEC, proto);
+    if (fd_ < 0) {
+        throw_error(last_error(), std::string("socket(") + family_name(fam) + ", " +
+                                      kind_name(type) + ")");
+    }
+    if (auto t = getdefaulttimeout()) settimeout(t);
+}
+
+socket socket::from_fd(int fd) {
+    int values[3] = {};
+    const int names[3] = {SO_DOMAIN, SO_TYPE, SO_PROTOCOL};
+    for (int i = 0; i < 3; ++i) {
+        ::socklen_t len = sizeof values[i];
+        if (::getsockopt(fd, SOL_SOCKET, names[i], &values[i], &len) < 0)
+            throw_error(last_error(), "adopt fd " + std::to_string(fd));
+    }
+    socket s(adopt_tag{}, fd, static_cast<sock::family>(values[0]),
+             static_cast<sock::kind>(values[1]), values[2]);
+    // The descriptor keeps the mode it came with: non-blocking means timeout zero.
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) != 0) s.timeout_ = std::chrono::nanoseconds(0);
+    return s;
+}
+
+socket::socket(socket&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      family_(other.family_),
+      type_(other.type_),
+      proto_(other.proto_),
+      timeout_(other.timeout_) {}
+
+socket& socket::operator=(socket&& other) noexcept {
+    if (this != &other) {
+        close();
+        fd_ = std::exchange(other.fd_, -1);
+        family_ = other.family_;
+        type_ = other.type_;
+        proto_ = other.proto_;
+        timeout_ = other.timeout_;
+    }
+    return *this;
+}
+
+socket::~socket() { close(); }
+
+void socket::close() noexcept {
+    // Never retry close on EINTR: on Linux the descriptor is already gone and may be reused.
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+int socket::detach() noexcept { return std::exchange(fd_, -1); }
+
+// -- errors -----------------------------------------------------------------------------------
+
+std::string socket::describe() const {
+    std::error_code ec;
+    auto named = [](const address& a) { return !a.empty() && !(a.is_unix() && a.path().empty()); };
+    if (auto peer = getpeername(ec); !ec && named(peer)) return peer.to_string();
+    if (auto local = getsockname(ec); !ec && named(local)) return local.to_string();
+    return "fd " + std::to_string(fd_);
+}
+
+void socket::fail(std::error_code ec, const char* call) const {
+    throw_error(ec, std::string(call) + " " + describe());
+}
+
+void socket::fail(std::error_code ec, const char* call, const address& addr) const {
+    throw_error(ec, std::string(call) + " " + addr.to_string());
+}
+
+// -- the calls --------------------------------------------------------------------------------
+
+namespace {
+
+// Runs a system call with the socket's timeout semantics: retried on EINTR; on would-block,
+// waits for readiness until the deadline when the timeout is positive.
+template <class Call>
+auto retry(int fd, const timeout_t& timeout, short events, detail::deadline_t deadline,
+           std::error_code& ec, Call call) noexcept -> decltype(call()) {
+    for (;;) {
+        const auto rc = call();
+        if (rc >= 0) {
+            ec.clear();
+            return rc;
+        }
+        const int e = errno;
+        if (e == EINTR) continue;
+        if (would_block(e) && timeout && timeout->count() > 0) {
+            ec = detail::wait_ready(fd, events, deadline);
+            if (ec) return rc;
+            continue;
+        }
+        ec = {e, std::system_category()};
+        return rc;
+    }
+}
+
+detail::deadline_t deadline_of(const timeout_t& t) noexcept {
+    if (!t || t->count() <= 0) return std::nullopt;
+    return detail::clock::now() + *t;
+}
+
+}  // namespace
+
+void socket::bind(const address& addr, std::error_code& ec) noexcept {
+    native n;
+    try {
+        ec = resolve_one(addr, family_, type_, true, n);
+    } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+    }
+    if (ec) return;
+    ec = ::bind(fd_, n.sa(), n.len) < 0 ? last_error() : std::error_code{};
+}
+
+void socket::bind(const address& addr) {
+    native n;
+    std::error_code ec = resolve_one(addr, family_, type_, true, n);
+    if (ec) fail(ec, "bind", addr);
+    if (::bind(fd_, n.sa(), n.len) < 0) fail(last_error(), "bind", address::from_native(n.sa(), n.len));
+}
+
+void socket::listen(int backlog, std::error_code& ec) noexcept {
+    ec = ::listen(fd_, backlog) < 0 ? last_error() : std::error_code{};
+}
+
+void socket::listen(int backlog) {
+    std::error_code ec;
+    listen(backlog, ec);
+    if (ec) fail(ec, "listen");
+}
+
+std::pair<socket, address> socket::accept(std::error_code& ec) {
+    native n;
+    n.len = sizeof n.ss;
+    const int fd = retry(fd_, timeout_, POLLIN, deadline_of(timeout_), ec, [&] {
+        n.len = sizeof n.ss;
+        return ::accept4(fd_, reinterpret_cast<::sockaddr*>(&n.ss), &n.len, SOCK_CLOEXEC);
+    });
+    if (ec) return {invalid(), address{}};
+    socket conn(adopt_tag{}, fd, family_, type_, proto_);
+    if (auto t = getdefaulttimeout()) {
+        conn.timeout_ = t;
+        if ((ec = set_nonblocking(fd, true))) return {invalid(), address{}};
+    }
+    return {std::move(conn), address::from_native(n.sa(), n.len)};
+}
+
+std::pair<socket, address> socket::accept() {
+    std::error_code ec;
+    auto result = accept(ec);
+    if (ec) fail(ec, "accept");
+    return result;
+}
+
+void socket::connect_one(const ::sockaddr* sa, ::socklen_t len, std::error_code& ec) noexcept {
+    if (::connect(fd_, sa, len) == 0) {
+        ec.clear();
+        return;
+    }
+    const int e = errno;
+    // EINTR leaves the connection going on in the background, as EINPROGRESS does.
+    const bool in_progress = e == EINPROGRESS || e == EINTR;
+    if (!in_progress || (timeout_ && timeout_->count() == 0)) {
+        ec = {e, std::system_category()};
+        return;
+    }
+    ec = detail::wait_ready(fd_, POLLOUT, deadline_of(timeout_));
+    if (ec) return;
+    int err = 0;
+    ::socklen_t err_len = sizeof err;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &err_len) < 0) err = errno;
+    ec = err != 0 ? std::error_code(err, std::system_category()) : std::error_code{};
+}
+
+void socket::connect(const address& addr, std::error_code& ec) {
+    native n;
+    ec = resolve_one(addr, family_, type_, false, n);
+    if (!ec) connect_one(n.sa(), n.len, ec);
+}
+
+void socket::connect(const address& addr) {
+    native n;
+    std::error_code ec = resolve_one(addr, family_, type_, false, n);
+    if (ec) fail(ec, "connect", addr);
+    connect_one(n.sa(), n.len, ec);
+    if (ec) fail(ec, "connect", address::from_native(n.sa(), n.len));
+}
+
+std::error_code socket::connect_ex(const address& addr) {
+    std::error_code ec;
+    connect(addr, ec);
+    return ec;
+}
+
+std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) noexcept {
+    const auto n = retry(fd_, timeout_, POLLOUT, deadline_of(timeout_), ec, [&] {
+        return ::send(fd_, data.data(), data.size(), flags | MSG_NOSIGNAL);
+    });
+    return ec ? 0 : static_cast<std::size_t>(n);
+}
+
+std::size_t socket::send(std::string_view data, int flags) {
+    std::error_code ec;
+    const auto n = send(data, flags, ec);
+    if (ec) fail(ec, "send");
+    return n;
+}
+
+std::size_t socket::sendall(std::string_view data, int flags, std::error_code& ec) noexcept {
+    const auto deadline = deadline_of(timeout_);  // one deadline for the whole call
+    std::size_t sent = 0;
+    ec.clear();
+    while (sent < data.size()) {
+        const auto n = retry(fd_, timeout_, POLLOUT, deadline, ec, [&] {
+            return ::send(fd_, data.data() + sent, data.size() - sent, flags | MSG_NOSIGNAL);
+        });
+        if (ec) break;
+        sent += static_cast<std::size_t>(n);
+    }
+    return sent;
+}
+
+void socket::sendall(std::string_view data, int flags) {
+    std::error_code ec;
+    sendall(data, flags, ec);
+    if (ec) fail(ec, "sendall");
+}
+
+std::size_t socket::recv_into(std::span<char> buf, int flags, std::error_code& ec) noexcept {
+    const auto n = retry(fd_, timeout_, POLLIN, deadline_of(timeout_), ec,
+                         [&] { return ::recv(fd_, buf.data(), buf.size(), flags); });
+    return ec ? 0 : static_cast<std::size_t>(n);
+}
+
+std::size_t socket::recv_into(std::span<char> buf, int flags) {
+    std::error_code ec;
+    const auto n = recv_into(buf, flags, ec);
+    if (ec) fail(ec, "recv");
+    return n;
+}
+
+std::size_t socket::recv_into(std::span<std::byte> buf, int flags) {
+    return recv_into(std::span<char>(reinterpret_cast<char*>(buf.data()), buf.size()), flags);
+}
+
+std::string socket::recv(std::size_t max, int flags, std::error_code& ec) {
+    std::string out(max, '\0');
+    out.resize(recv_into(out, flags, ec));
+    return out;
+}
+
+std::string socket::recv(std::size_t max, int flags) {
+    std::string out(max, '\0');
+    out.resize(recv_into(out, flags));
+    return out;
+}
+
+std::size_t socket::sendto(std::string_view data, const address& addr, int flags,
+                           std::error_code& ec) {
+    native n;
+    ec = resolve_one(addr, family_, type_, false, n);
+    if (ec) return 0;
+    const auto sent = retry(fd_, timeout_, POLLOUT, deadline_of(timeout_), ec, [&] {
+        return ::sendto(fd_, data.data(), data.size(), flags | MSG_NOSIGNAL, n.sa(), n.len);
+    });
+    return ec ? 0 : static_cast<std::size_t>(sent);
+}
+
+std::size_t socket::sendto(std::string_view data, const address& addr, int flags) {
+    std::error_code ec;
+    const auto n = sendto(data, addr, flags, ec);
+    if (ec) fail(ec, "sendto", addr);
+    return n;
+}
+
+std::pair<std::size_t, address> socket::recvfrom_into(std::span<char> buf, int flags,
+                                                      std::error_code& ec) noexcept {
+    native n;
+    const auto got = retry(fd_, timeout_, POLLIN, deadline_of(timeout_), ec, [&] {
+        n.len = sizeof n.ss;
+        return ::recvfrom(fd_, buf.data(), buf.size(), flags, reinterpret_cast<::sockaddr*>(&n.ss),
+                          &n.len);
+    });
+    if (ec) return {0, address{}};
+    try {
+        return {static_cast<std::size_t>(got), address::from_native(n.sa(), n.len)};
+    } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return {0, address{}};
+    }
+}
+
+std::pair<std::size_t, address> socket::recvfrom_into(std::span<char> buf, int flags) {
+    std::error_code ec;
+    auto result = recvfrom_into(buf, flags, ec);
+    if (ec) fail(ec, "recvfrom");
+    return result;
+}
+
+std::pair<std::string, address> socket::recvfrom(std::size_t max, int flags, std::error_code& ec) {
+    std::string data(max, '\0');
+    auto [n, from] = recvfrom_into(data, flags, ec);
+    data.resize(n);
+    return {std::move(data), std::move(from)};
+}
+
+std::pair<std::string, address> socket::recvfrom(std::size_t max, int flags) {
+    std::string data(max, '\0');
+    auto [n, from] = recvfrom_into(data, flags);
+    data.resize(n);
+    return {std::move(data), std::move(from)};
+}
+
+void socket::shutdown(shut how, std::error_code& ec) noexcept {
+    ec = ::shutdown(fd_, static_cast<int>(how)) < 0 ? last_error() : std::error_code{};
+}
+
+void socket::shutdown(shut how) {
+    std::error_code ec;
+    shutdown(how, ec);
+    if (ec) fail(ec, "shutdown");
+}
+
+// -- names ------------------------------------------------------------------------------------
+
+address socket::getsockname(std::error_code& ec) const {
+    native n;
+    n.len = sizeof n.ss;
+    if (::getsockname(fd_, reinterpret_cast<::sockaddr*>(&n.ss), &n.len) < 0) {
+        ec = last_error();
+        return {};
+    }
+    ec.clear();
+    return address::from_native(n.sa(), n.len);
+}
+
+address socket::getsockname() const {
+    std::error_code ec;
+    auto a = getsockname(ec);
+    if (ec) throw_error(ec, "getsockname fd " + std::to_string(fd_));
+    return a;
+}
+
+address socket::getpeername(std::error_code& ec) const {
+    native n;
+    n.len = sizeof n.ss;
+    if (::getpeername(fd_, reinterpret_cast<::sockaddr*>(&n.ss), &n.len) < 0) {
+        ec = last_error();
+        return {};
+    }
+    ec.clear();
+    return address::from_native(n.sa(), n.len);
+}
+
+address socket::getpeername() const {
+    std::error_code ec;
+    auto a = getpeername(ec);
+    if (ec) throw_error(ec, "getpeername fd " + std::to_string(fd_));
+    return a;
+}
+
+// -- timeouts ---------------------------------------------------------------------------------
+
+void socket::settimeout(timeout_t t) {
+    if (t && t->count() < 0) throw std::invalid_argument("settimeout: timeout must be >= 0");
+    if (auto ec = set_nonblocking(fd_, t.has_value())) fail(ec, "settimeout");
+    timeout_ = t;
+}
+
+void socket::settimeout(double seconds) {
+    if (!(seconds >= 0) || !std::isfinite(seconds))
+        throw std::invalid_argument("settimeout: timeout must be a finite number >= 0");
+    settimeout(timeout_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(seconds))));
+}
+
+void socket::setblocking(bool flag) {
+    settimeout(flag ? timeout_t{} : timeout_t(std::chrono::nanoseconds(0)));
+}
+
+// -- options ----------------------------------------------------------------------------------
+
+void socket::setsockopt(int level, int name, const void* value, ::socklen_t len,
+                        std::error_code& ec) noexcept {
+    ec = ::setsockopt(fd_, level, name, value, len) < 0 ? last_error() : std::error_code{};
+}
+
+void socket::setsockopt(int level, int name, const void* value, ::socklen_t len) {
+    std::error_code ec;
+    setsockopt(level, name, value, len, ec);
+    if (ec) fail(ec, "setsockopt");
+}
+
+void socket::setsockopt(int level, int name, int value) {
+    setsockopt(level, name, &value, sizeof value);
+}
+
+void socket::getsockopt(int level, int name, void* value, ::socklen_t& len,
+                        std::error_code& ec) const noexcept {
+    ec = ::getsockopt(fd_, level, name, value, &len) < 0 ? last_error() : std::error_code{};
+}
+
+void socket::getsockopt(int level, int name, void* value, ::socklen_t& len) const {
+    std::error_code ec;
+    getsockopt(level, name, value, len, ec);
+    if (ec) fail(ec, "getsockopt");
+}
+
+int socket::getsockopt(int level, int name) const {
+    int value = 0;
+    ::socklen_t len = sizeof value;
+    getsockopt(level, name, &value, len);
+    return value;
+}
+
+}  // namespace sock
