@@ -87,6 +87,19 @@ address address::from_native(const ::sockaddr* sa, ::socklen_t len) {
     }
 }
 
+namespace {
+const std::string no_text;
+}  // namespace
+
+// One string holds the host or the path, whichever this address has.
+const std::string& address::host() const noexcept {
+    return kind_ == tag::host_port ? host_ : no_text;
+}
+
+const std::string& address::path() const noexcept {
+    return kind_ == tag::unix_path ? host_ : no_text;
+}
+
 sock::family address::family() const noexcept {
     switch (kind_) {
     case tag::unix_path:

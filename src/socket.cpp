@@ -10,8 +10,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
+#include <vector>
 
 namespace sock {
 
@@ -57,13 +60,18 @@ struct native {
     const ::sockaddr* sa() const noexcept { return reinterpret_cast<const ::sockaddr*>(&ss); }
 };
 
-// One kernel address of the socket's family for addr; names go through getaddrinfo, and
-// `passive` makes "" mean "any address" (for bind).
-std::error_code resolve_one(const address& addr, sock::family fam, sock::kind type, bool passive,
-                            native& out) {
+// The kernel addresses of the socket's family for addr, in resolver order; names go through
+// getaddrinfo, and `passive` makes "" mean "any address" (for bind).
+std::error_code resolve(const address& addr, sock::family fam, sock::kind type, bool passive,
+                        std::vector<native>& out) {
+    out.clear();
+    native n;
     if (addr.empty()) return std::make_error_code(std::errc::destination_address_required);
-    if (addr.to_native(out.ss, out.len)) {
-        if (out.ss.ss_family == static_cast<int>(fam)) return {};
+    if (addr.to_native(n.ss, n.len)) {
+        if (n.ss.ss_family == static_cast<int>(fam)) {
+            out.push_back(n);
+            return {};
+        }
         if (addr.is_unix() || fam == sock::family::local)
             return std::make_error_code(std::errc::address_family_not_supported);
     } else if (addr.is_unix()) {
@@ -76,8 +84,24 @@ std::error_code resolve_one(const address& addr, sock::family fam, sock::kind ty
     const auto infos = getaddrinfo(addr.host(), addr.port(), fam, hint_type,
                                    passive ? AI_PASSIVE : 0, ec);
     if (ec) return ec;
-    if (infos.empty() || !infos.front().addr.to_native(out.ss, out.len))
-        return std::error_code(EAI_NONAME, gai_category());
+    for (const auto& info : infos) {
+        if (info.addr.to_native(n.ss, n.len) && n.ss.ss_family == static_cast<int>(fam)) {
+            if (std::none_of(out.begin(), out.end(), [&](const native& o) {
+                    return o.len == n.len && std::memcmp(&o.ss, &n.ss, n.len) == 0;
+                }))
+                out.push_back(n);
+        }
+    }
+    if (out.empty()) return std::error_code(EAI_NONAME, gai_category());
+    return {};
+}
+
+// The first kernel address of the socket's family for addr.
+std::error_code resolve_one(const address& addr, sock::family fam, sock::kind type, bool passive,
+                            native& out) {
+    std::vector<native> all;
+    if (auto ec = resolve(addr, fam, type, passive, all)) return ec;
+    out = all.front();
     return {};
 }
 
@@ -156,7 +180,8 @@ std::string socket::describe() const {
     std::error_code ec;
     auto named = [](const address& a) { return !a.empty() && !(a.is_unix() && a.path().empty()); };
     if (auto peer = getpeername(ec); !ec && named(peer)) return peer.to_string();
-    if (auto local = getsockname(ec); !ec && named(local)) return local.to_string();
+    // After a reset the peer is gone; name our own end, and say so.
+    if (auto local = getsockname(ec); !ec && named(local)) return "local " + local.to_string();
     return "fd " + std::to_string(fd_);
 }
 
@@ -273,18 +298,41 @@ void socket::connect_one(const ::sockaddr* sa, ::socklen_t len, std::error_code&
     ec = err != 0 ? std::error_code(err, std::system_category()) : std::error_code{};
 }
 
-void socket::connect(const address& addr, std::error_code& ec) {
-    native n;
-    ec = resolve_one(addr, family_, type_, false, n);
-    if (!ec) connect_one(n.sa(), n.len, ec);
+namespace {
+// Whether connect may go on to a name's next address after this failure: not after a
+// timeout (the deadline covers the whole call) nor a non-blocking start.
+bool try_next(std::error_code ec) noexcept {
+    return ec != std::errc::timed_out && ec != std::errc::operation_in_progress &&
+           ec != std::errc::resource_unavailable_try_again;
+}
+}  // namespace
+
+void socket::connect(const address& addr, std::error_code& ec, address* failed) {
+    std::vector<native> all;
+    ec = resolve(addr, family_, type_, false, all);
+    if (ec) return;
+    // Like create_connection, but on this one socket: Linux lets a socket whose connect
+    // failed connect again once an AF_UNSPEC connect has dissolved the failed attempt.
+    for (const auto& n : all) {
+        if (&n != &all.front()) {
+            ::sockaddr unspec{};
+            unspec.sa_family = AF_UNSPEC;
+            ::connect(fd_, &unspec, sizeof unspec);
+        }
+        connect_one(n.sa(), n.len, ec);
+        if (!ec) return;
+        if (failed != nullptr) *failed = address::from_native(n.sa(), n.len);
+        if (!try_next(ec)) return;
+    }
 }
 
+void socket::connect(const address& addr, std::error_code& ec) { connect(addr, ec, nullptr); }
+
 void socket::connect(const address& addr) {
-    native n;
-    std::error_code ec = resolve_one(addr, family_, type_, false, n);
-    if (ec) fail(ec, "connect", addr);
-    connect_one(n.sa(), n.len, ec);
-    if (ec) fail(ec, "connect", address::from_native(n.sa(), n.len));
+    std::error_code ec;
+    address failed;
+    connect(addr, ec, &failed);
+    if (ec) fail(ec, "connect", failed.empty() ? addr : failed);
 }
 
 std::error_code socket::connect_ex(const address& addr) {

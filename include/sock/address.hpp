@@ -54,10 +54,10 @@ public:
     bool is_unix() const noexcept { return kind_ == tag::unix_path; }
     bool empty() const noexcept { return kind_ == tag::none; }
     /// The host as given, or numeric for kernel addresses; empty for Unix paths.
-    const std::string& host() const noexcept { return host_; }
+    const std::string& host() const noexcept;
     std::uint16_t port() const noexcept { return port_; }
-    /// The Unix path; abstract names start with '\0'.
-    const std::string& path() const noexcept { return host_; }
+    /// The Unix path (abstract names start with '\0'); empty for host and port.
+    const std::string& path() const noexcept;
 
     /// "127.0.0.1:8001", "[::1]:8001", "localhost:8001", "/run/greet.sock" or "@abstract".
     std::string to_string() const;

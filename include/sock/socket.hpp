@@ -63,8 +63,8 @@ public:
     /// Waits for a connection: returns the new socket and the peer's address.
     std::pair<socket, address> accept();
     std::pair<socket, address> accept(std::error_code& ec);
-    /// Connects within the timeout; a name is resolved and its first address used, as in
-    /// Python (create_connection tries every address).
+    /// Connects within the timeout, trying each address of a name (of this socket's family) in
+    /// turn until one answers; a timeout ends the call.
     void connect(const address& addr);
     void connect(const address& addr, std::error_code& ec);
     /// Python's connect_ex: the error instead of an exception (empty on success).
@@ -153,7 +153,7 @@ public:
     void getsockopt(int level, int name, void* value, ::socklen_t& len,
                     std::error_code& ec) const noexcept;
 
-    /// Text naming this socket in error messages: its peer, else its local address.
+    /// Text naming this socket in error messages: its peer, else "local " and its own address.
     std::string describe() const;
 
 private:
@@ -163,6 +163,7 @@ private:
     [[noreturn]] void fail(std::error_code ec, const char* call) const;
     [[noreturn]] void fail(std::error_code ec, const char* call, const address& addr) const;
     void connect_one(const ::sockaddr* sa, ::socklen_t len, std::error_code& ec) noexcept;
+    void connect(const address& addr, std::error_code& ec, address* failed);
 
     int fd_ = -1;
     sock::family family_ = sock::family::unspec;
