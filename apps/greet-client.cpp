@@ -1,0 +1,51 @@
+// greet-client: the seed's client.py as a command-line program.
+
+#include "greet/cli.hpp"
+#include "greet/client.hpp"
+#include "greet/greeting.hpp"
+
+#include <exception>
+#include <iostream>
+#include <string>
+
+int main(int argc, char** argv) {
+    const std::string name = "greet-client";
+    CLI::App app{"Connects to a greet server, sends a message and prints the reply.", name};
+    greet::cli::add_conventions(app, name);
+
+    greet::client_config config;
+    int port = greet::default_port;
+    double delay = 0;
+    double timeout = greet::default_timeout_seconds;
+    auto* host = app.add_option("--host", config.host, "Server address or name")
+                     ->capture_default_str();
+    auto* port_opt = app.add_option("--port", port, "Server port")
+                         ->capture_default_str()
+                         ->check(CLI::Range(0, 65535));
+    auto* unix_opt = app.add_option("--unix", config.unix_path,
+                                    "Connect to this Unix stream socket instead of TCP")
+                         ->excludes(host)
+                         ->excludes(port_opt);
+    app.add_flag("--udp", config.udp, "Send a UDP datagram instead of using a connection")
+        ->excludes(unix_opt);
+    app.add_option("--delay", delay, "Seconds to wait between connecting and sending")
+        ->capture_default_str()
+        ->check(greet::cli::seconds_range(0));
+    app.add_option("--timeout", timeout, "Seconds to wait for the connection, and for the reply")
+        ->capture_default_str()
+        ->check(greet::cli::seconds_range(0.001));
+    app.add_option("--message", config.message, "What to send")->capture_default_str();
+
+    if (auto code = greet::cli::parse(app, argc, argv)) return *code;
+    config.port = static_cast<std::uint16_t>(port);
+    config.delay = greet::cli::seconds(delay);
+    config.timeout = greet::cli::seconds(timeout);
+
+    try {
+        std::cout << greet::ask(config) << std::endl;
+    } catch (const std::exception& e) {
+        greet::cli::report(name, e.what());
+        return greet::cli::failure;
+    }
+    return greet::cli::ok;
+}

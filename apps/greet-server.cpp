@@ -1,0 +1,51 @@
+// greet-server: the seed's server.py as a command-line program.
+
+#include "greet/cli.hpp"
+#include "greet/greeting.hpp"
+#include "greet/server.hpp"
+#include "greet/stop_signal.hpp"
+
+#include <exception>
+#include <string>
+
+int main(int argc, char** argv) {
+    const std::string name = "greet-server";
+    CLI::App app{"Replies \"welcome to server!\" to a client that sends \"1\" and \"please go "
+                 "out!\" to any other, one client at a time, until SIGINT or SIGTERM.",
+                 name};
+    greet::cli::add_conventions(app, name);
+
+    greet::server_config config;
+    int port = greet::default_port;
+    double timeout = greet::default_timeout_seconds;
+    auto* host = app.add_option("--host", config.host, "Address or name to listen on")
+                     ->capture_default_str();
+    auto* port_opt = app.add_option("--port", port, "TCP or UDP port; 0 picks a free one")
+                         ->capture_default_str()
+                         ->check(CLI::Range(0, 65535));
+    app.add_option("--backlog", config.backlog, "Connections queued before accept")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 65535));
+    app.add_option("--timeout", timeout, "Seconds a client has to send its message")
+        ->capture_default_str()
+        ->check(greet::cli::seconds_range(0.001));
+    auto* unix_opt = app.add_option("--unix", config.unix_path,
+                                    "Listen on this Unix stream socket instead of TCP")
+                         ->excludes(host)
+                         ->excludes(port_opt);
+    app.add_flag("--udp", config.udp, "Answer UDP datagrams instead of TCP connections")
+        ->excludes(unix_opt);
+
+    if (auto code = greet::cli::parse(app, argc, argv)) return *code;
+    config.port = static_cast<std::uint16_t>(port);
+    config.timeout = greet::cli::seconds(timeout);
+
+    try {
+        greet::install_stop_handlers();
+        greet::run_server(config);
+    } catch (const std::exception& e) {
+        greet::cli::report(name, e.what());
+        return greet::cli::failure;
+    }
+    return greet::cli::ok;
+}

@@ -1,0 +1,50 @@
+#pragma once
+
+// Where the programs under test are, and how to start the servers among them.
+
+#include "child_process.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace greet_test {
+
+/// A program built into build/bin: "greet-server", "seed-client"...
+std::string bin(const std::string& name);
+/// A script of tests/python, to run with python3().
+std::string python_script(const std::string& name);
+/// The Python 3 interpreter CMake found.
+std::string python3();
+
+/// A server process and where it listens, learned from its first line of output.
+struct server {
+    std::unique_ptr<child_process> process;
+    std::uint16_t port = 0;
+};
+
+/// Starts greet-server with args (add "--port", "0" for TCP or UDP) and waits for its
+/// "listening on ADDRESS" line; throws std::runtime_error, with its stderr, if none comes.
+server start_greet_server(std::vector<std::string> args);
+
+/// Starts a seed server (argv ends with port 0) that prints its port on its first line.
+server start_seed_server(const std::vector<std::string>& argv);
+
+/// A fresh private directory under /tmp, removed with its contents on destruction.
+class temp_dir {
+public:
+    temp_dir();
+    ~temp_dir();
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    const std::string& path() const noexcept { return path_; }
+
+private:
+    std::string path_;
+};
+
+/// Text with its lines counted, for "exactly one line" checks.
+std::size_t count_lines(const std::string& text);
+
+}  // namespace greet_test
