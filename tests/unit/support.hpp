@@ -1,0 +1,213 @@
+#pragma once
+
+// Helpers shared by the unit tests: temp dirs, unique abstract names, descriptor probes.
+// Everything here uses the C API directly, so a broken library cannot fake a skip or a pass.
+
+#include <sock/sock.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <typeinfo>
+
+namespace sock {
+// Lets gtest print addresses in failure messages.
+inline void PrintTo(const address& a, std::ostream* os) {
+    *os << '"' << a.to_string() << '"';
+}
+}  // namespace sock
+
+namespace test {
+
+/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class temp_dir {
+public:
+    temp_dir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string templ = std::string(base && *base ? base : "/tmp") + "/sock-unit-XXXXXX";
+        if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path_ = templ;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+
+    const std::string& path() const { return path_; }
+    std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+private:
+    std::string path_;
+};
+
+/// "@sock-unit-<pid>-<n>-<tag>": an abstract Unix name no other test process can pick.
+inline std::string abstract_name(std::string_view tag) {
+    static std::atomic<int> counter{0};
+    return "@sock-unit-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+           std::string(tag);
+}
+
+/// True when fd is an open descriptor of this process.
+inline bool fd_is_open(int fd) {
+    errno = 0;
+    return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF;
+}
+
+inline bool fd_is_cloexec(int fd) {
+    int flags = ::fcntl(fd, F_GETFD);
+    return flags != -1 && (flags & FD_CLOEXEC) != 0;
+}
+
+inline bool fd_is_nonblocking(int fd) {
+    int flags = ::fcntl(fd, F_GETFL);
+    return flags != -1 && (flags & O_NONBLOCK) != 0;
+}
+
+/// True when this host can bind a TCP socket to [::1] (checked without the library).
+inline bool ipv6_loopback_available() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    ::sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_addr = in6addr_loopback;
+    bool ok = ::bind(fd, reinterpret_cast<const ::sockaddr*>(&sa), sizeof sa) == 0;
+    ::close(fd);
+    return ok;
+}
+
+#define SKIP_WITHOUT_IPV6()                                                      \
+    do {                                                                         \
+        if (!::test::ipv6_loopback_available()) GTEST_SKIP() << "no [::1] here"; \
+    } while (0)
+
+/// A listening TCP socket on 127.0.0.1 with a kernel-chosen port.
+inline sock::socket listener_v4(int backlog = 16) {
+    sock::socket s(sock::family::inet, sock::kind::stream);
+    s.bind(sock::address("127.0.0.1", 0));
+    s.listen(backlog);
+    return s;
+}
+
+/// A TCP socket bound to 127.0.0.1 but not listening: connecting to its port is refused,
+/// and no other process can take the port while it lives.
+inline sock::socket refusing_v4() {
+    sock::socket s(sock::family::inet, sock::kind::stream);
+    s.bind(sock::address("127.0.0.1", 0));
+    return s;
+}
+
+/// A connected TCP pair over 127.0.0.1: {client, server side}.
+struct tcp_pair {
+    sock::socket client;
+    sock::socket server;
+};
+inline tcp_pair connected_tcp_v4() {
+    sock::socket l = listener_v4();
+    sock::socket c(sock::family::inet, sock::kind::stream);
+    c.connect(l.getsockname());
+    auto accepted = l.accept();
+    return {std::move(c), std::move(accepted.first)};
+}
+
+/// Deterministic filler of n bytes that does not repeat with a short period.
+inline std::string pattern(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 251) % 256);
+    return s;
+}
+
+/// What a call threw: its exact dynamic type, what() and, for system_errors, code().
+struct thrown {
+    const std::type_info* type = nullptr;  // nullptr: nothing was thrown
+    std::string what;
+    std::error_code code;
+
+    template <class E>
+    bool is() const { return type != nullptr && *type == typeid(E); }
+    std::string type_name() const { return type ? type->name() : "<nothing thrown>"; }
+};
+
+template <class Fn>
+thrown capture(Fn&& fn) {
+    thrown t;
+    try {
+        fn();
+    } catch (const std::system_error& e) {
+        t.type = &typeid(e);
+        t.what = e.what();
+        t.code = e.code();
+    } catch (const std::exception& e) {
+        t.type = &typeid(e);
+        t.what = e.what();
+    }
+    return t;
+}
+
+inline bool ends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+inline bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
+
+/// Exit status of with_hosts_file when the child cannot get a private /etc/hosts.
+inline constexpr int hosts_unsupported = 77;
+
+/// Runs body in a forked child that sees `hosts` as /etc/hosts, through a bind mount in a
+/// private mount namespace (root only; nothing changes outside the child). gtest assertions
+/// in body print as usual; returns 0 when they all passed, 1 otherwise, or hosts_unsupported.
+template <class Fn>
+int with_hosts_file(const std::string& hosts, Fn body) {
+    temp_dir dir;
+    const std::string file = dir.file("hosts");
+    std::ofstream(file) << hosts;
+    std::fflush(stdout);
+    const pid_t pid = ::fork();
+    if (pid < 0) return hosts_unsupported;
+    if (pid == 0) {
+        if (::unshare(CLONE_NEWNS) != 0 ||
+            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+            ::mount(file.c_str(), "/etc/hosts", nullptr, MS_BIND, nullptr) != 0)
+            ::_exit(hosts_unsupported);
+        try {
+            body();
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "unexpected exception: " << e.what();
+        }
+        std::fflush(stdout);
+        ::_exit(::testing::Test::HasFailure() ? 1 : 0);
+    }
+    int status = 0;
+    if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return 1;
+    return WEXITSTATUS(status);
+}
+
+#define RUN_WITH_HOSTS(hosts, ...)                                                      \
+    do {                                                                                \
+        if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private /etc/hosts";    \
+        const int status_ = ::test::with_hosts_file(hosts, __VA_ARGS__);                \
+        if (status_ == ::test::hosts_unsupported) GTEST_SKIP() << "no mount namespace"; \
+        EXPECT_EQ(status_, 0) << "see the child's failures above";                      \
+    } while (0)
+
+}  // namespace test
