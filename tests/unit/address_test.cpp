@@ -362,7 +362,8 @@ TEST(Getaddrinfo, NumericIpv6) {
 }
 
 TEST(Getaddrinfo, PassiveEmptyHostIsAny) {
-    auto results = sock::getaddrinfo("", 8001, sock::family::unspec, sock::kind::stream, AI_PASSIVE);
+    auto results =
+        sock::getaddrinfo("", 8001, sock::family::unspec, sock::kind::stream, AI_PASSIVE);
     ASSERT_FALSE(results.empty());
     bool any = false;
     for (const auto& r : results) {

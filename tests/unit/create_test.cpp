@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -127,12 +128,9 @@ TEST(CreateConnection, TriesNextAddressAfterFailure) {
         const std::string first = addresses.first;
         const std::string second = addresses.second;
         ASSERT_FALSE(first.empty());
-        sock::socket listener(sock::family::inet, sock::kind::stream);
-        listener.bind(sock::address(second, 0));
+        auto [refusing, listener] = test::same_port(first, second);
         listener.listen(4);
         const std::uint16_t port = listener.getsockname().port();
-        sock::socket refusing(sock::family::inet, sock::kind::stream);
-        refusing.bind(sock::address(first, port));
 
         sock::socket c = sock::create_connection(sock::address("multi.sock-test", port));
         EXPECT_EQ(c.getpeername(), sock::address(second, port));
@@ -145,13 +143,11 @@ TEST(CreateConnection, EveryAddressFailsListsEachFailure) {
         const std::string first = addresses.first;
         const std::string second = addresses.second;
         ASSERT_FALSE(first.empty());
-        sock::socket refusing1(sock::family::inet, sock::kind::stream);
-        refusing1.bind(sock::address(first, 0));
+        auto [refusing1, refusing2] = test::same_port(first, second);
         const std::uint16_t port = refusing1.getsockname().port();
-        sock::socket refusing2(sock::family::inet, sock::kind::stream);
-        refusing2.bind(sock::address(second, port));
 
-        auto t = capture([&] { sock::create_connection(sock::address("multi.sock-test", port)); });
+        const sock::address target("multi.sock-test", port);
+        auto t = capture([&] { sock::create_connection(target); });
         ASSERT_TRUE(t.is<sock::error>()) << t.type_name() << ": " << t.what;
         EXPECT_EQ(t.code, std::errc::connection_refused);
         const std::string p = ":" + std::to_string(port);
@@ -270,6 +266,15 @@ TEST(CreateServer, DualstackAcceptsIpv4Client) {
     EXPECT_EQ(peer.port(), c.getsockname().port());
     c.sendall("v4 to v6");
     EXPECT_EQ(conn.recv(100), "v4 to v6");
+}
+
+TEST(CreateServer, DualstackNeedsInet6) {
+    // Python: ValueError("dualstack_ipv6 requires AF_INET6 family").
+    auto t = capture([] {
+        sock::create_server(sock::address("127.0.0.1", 0),
+                            {.family = sock::family::inet, .dualstack_ipv6 = true});
+    });
+    EXPECT_TRUE(t.is<std::invalid_argument>()) << t.type_name() << ": " << t.what;
 }
 
 TEST(CreateServer, HasDualstackMatchesKernel) {

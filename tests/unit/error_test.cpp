@@ -134,7 +134,8 @@ TEST(Gaierror, ConstructorUsesGaiCategory) {
     sock::gaierror e(EAI_NONAME, "getaddrinfo nowhere:80");
     EXPECT_EQ(e.code().category(), sock::gai_category());
     EXPECT_EQ(e.code().value(), EAI_NONAME);
-    EXPECT_EQ(std::string(e.what()), std::string("getaddrinfo nowhere:80: ") + ::gai_strerror(EAI_NONAME));
+    EXPECT_EQ(std::string(e.what()),
+              std::string("getaddrinfo nowhere:80: ") + ::gai_strerror(EAI_NONAME));
 }
 
 TEST(Gaierror, UnknownHostThrowsGaierror) {

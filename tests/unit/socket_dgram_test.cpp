@@ -155,7 +155,8 @@ TEST(Dgram, AbstractNames) {
 TEST(Dgram, SendtoUnixPathWithoutListenerFails) {
     test::temp_dir dir;
     sock::socket client(sock::family::local, sock::kind::dgram);
-    auto t = test::capture([&] { client.sendto("x", sock::address::unix_path(dir.file("nobody"))); });
+    const auto nobody = sock::address::unix_path(dir.file("nobody"));
+    auto t = test::capture([&] { client.sendto("x", nobody); });
     ASSERT_TRUE(t.is<sock::error>()) << t.type_name();
     EXPECT_EQ(t.code, std::errc::no_such_file_or_directory);
     EXPECT_TRUE(test::starts_with(t.what, "sendto")) << t.what;

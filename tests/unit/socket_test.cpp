@@ -22,14 +22,18 @@ using test::capture;
 
 enum class where { inet, inet6, unix_path, unix_abstract };
 
-std::string where_name(const ::testing::TestParamInfo<where>& info) {
-    switch (info.param) {
+const char* where_text(where w) {
+    switch (w) {
     case where::inet: return "Inet";
     case where::inet6: return "Inet6";
     case where::unix_path: return "UnixPath";
     case where::unix_abstract: return "UnixAbstract";
     }
     return "Unknown";
+}
+void PrintTo(where w, std::ostream* os) { *os << where_text(w); }
+std::string where_name(const ::testing::TestParamInfo<where>& info) {
+    return where_text(info.param);
 }
 
 /// Per family: the family, and fresh local addresses for a server and a client.
@@ -480,12 +484,9 @@ void expect_connect_reaches_second_address(std::optional<double> timeout) {
     const std::string second = infos[1].addr.host();
     ASSERT_NE(first, second);
 
-    sock::socket listener(sock::family::inet, sock::kind::stream);
-    listener.bind(sock::address(second, 0));
+    auto [refusing, listener] = test::same_port(first, second);
     listener.listen(4);
     const std::uint16_t port = listener.getsockname().port();
-    sock::socket refusing(sock::family::inet, sock::kind::stream);
-    refusing.bind(sock::address(first, port));
 
     sock::socket c(sock::family::inet, sock::kind::stream);
     if (timeout) c.settimeout(*timeout);

@@ -129,6 +129,25 @@ inline tcp_pair connected_tcp_v4() {
     return {std::move(c), std::move(accepted.first)};
 }
 
+/// Two TCP sockets bound (not listening) to hosts a and b on one kernel-chosen port.
+/// 127.0.0.1 is the busy address, so its port is picked first; a collision on the other
+/// address (another process holding that port there) is retried with a new port.
+inline std::pair<sock::socket, sock::socket> same_port(const std::string& a, const std::string& b) {
+    for (int attempt = 0;; ++attempt) {
+        sock::socket sa(sock::family::inet, sock::kind::stream);
+        sock::socket sb(sock::family::inet, sock::kind::stream);
+        const bool a_picks = a == "127.0.0.1";
+        sock::socket& picker = a_picks ? sa : sb;
+        sock::socket& follower = a_picks ? sb : sa;
+        picker.bind(sock::address(a_picks ? a : b, 0));
+        const std::uint16_t port = picker.getsockname().port();
+        std::error_code ec;
+        follower.bind(sock::address(a_picks ? b : a, port), ec);
+        if (!ec) return {std::move(sa), std::move(sb)};
+        if (ec != std::errc::address_in_use || attempt == 50) throw sock::error(ec, "bind");
+    }
+}
+
 /// Deterministic filler of n bytes that does not repeat with a short period.
 inline std::string pattern(std::size_t n) {
     std::string s(n, '\0');
