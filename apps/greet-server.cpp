@@ -3,7 +3,6 @@
 #include "greet/cli.hpp"
 #include "greet/greeting.hpp"
 #include "greet/server.hpp"
-#include "greet/stop_signal.hpp"
 
 #include <exception>
 #include <string>
@@ -11,7 +10,8 @@
 int main(int argc, char** argv) {
     const std::string name = "greet-server";
     CLI::App app{"Replies \"welcome to server!\" to a client that sends \"1\" and \"please go "
-                 "out!\" to any other, one client at a time, until SIGINT or SIGTERM.",
+                 "out!\" to any other, serving many clients at once on event loops, until SIGINT "
+                 "or SIGTERM (then in-flight clients finish within 5 s and it exits 0).",
                  name};
     greet::cli::add_conventions(app, name);
 
@@ -35,13 +35,20 @@ int main(int argc, char** argv) {
                          ->excludes(port_opt);
     app.add_flag("--udp", config.udp, "Answer UDP datagrams instead of TCP connections")
         ->excludes(unix_opt);
+    app.add_option("--threads", config.threads, "Event loops, one thread each; 0 = one per core")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1024));
+    app.add_option("--max-connections", config.max_connections,
+                   "Clients served at once; at the limit new ones wait in the listen queue. "
+                   "0 = the descriptor limit less a margin")
+        ->capture_default_str();
+    app.add_flag("--quiet", config.quiet, "No line per served client (time outs and errors are still logged)");
 
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     config.port = static_cast<std::uint16_t>(port);
     config.timeout = greet::cli::seconds(timeout);
 
     try {
-        greet::install_stop_handlers();
         greet::run_server(config);
     } catch (const std::exception& e) {
         greet::cli::report(name, e.what());

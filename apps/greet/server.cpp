@@ -2,14 +2,17 @@
 
 #include "greet/greeting.hpp"
 #include "greet/host.hpp"
-#include "greet/stop_signal.hpp"
 #include "greet/unix_socket.hpp"
 
-#include <sock/create.hpp>
 #include <sock/error.hpp>
+#include <sock/server.hpp>
+
+#include <netdb.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <array>
-#include <iostream>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,19 +21,24 @@ namespace greet {
 
 namespace {
 
-using std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
-/// How often blocking waits come back to look at the stop flag: sock retries EINTR, so a
-/// signal alone would not end an accept.
-constexpr std::chrono::milliseconds stop_check_interval{200};
-/// Bounds of the discard phase of graceful_close.
-constexpr std::chrono::seconds drain_time{1};
+/// Bounds of the drain before close when the client sent more than was read.
+constexpr auto drain_time = 1s;
 constexpr std::size_t drain_limit = 64 * 1024 * 1024;
 
-/// How log lines name a client; Unix clients are usually unnamed.
-std::string peer_name(const sock::address& peer) {
-    std::string name = peer.to_string();
-    return name.empty() ? std::string("unix client") : name;
+/// One line, one write: lines from several loops never interleave.
+void write_line(int fd, std::string line) {
+    line += '\n';
+    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
+}
+
+std::string peer_name(const sock::async_socket& conn) {
+    std::error_code ec;
+    const auto peer = conn.raw().getpeername(ec);
+    if (ec || peer.empty() || (peer.is_unix() && peer.path().empty()))
+        return conn.raw().family() == sock::family::local ? "unix client" : "client";
+    return peer.to_string();
 }
 
 /// The message as a log shows it: short printable ones quoted, others by size.
@@ -41,117 +49,114 @@ std::string summary(std::string_view message) {
     return std::to_string(message.size()) + " bytes";
 }
 
-void log_served(const std::string& peer, std::string_view message, std::string_view reply) {
-    std::cout << peer << ": " << summary(message) << " -> " << reply << std::endl;
+/// Closing with unread input makes the kernel send RST instead of FIN, and an RST that
+/// overtakes the reply destroys it in the client's receive queue. So say we are done (FIN
+/// after the reply) and swallow what the client still sends, for a bounded time and amount.
+sock::task<> drain(sock::async_socket& conn) {
+    std::error_code ec;
+    conn.shutdown(sock::shut::wr, ec);
+    conn.settimeout(drain_time);
+    std::array<char, 64 * 1024> buf;
+    for (std::size_t drained = 0; !ec && drained < drain_limit;) {
+        const auto n = co_await conn.recv_into(buf, ec);
+        if (n == 0) break;
+        drained += n;
+    }
 }
 
-void log_failure(const std::string& text) { std::cerr << text << std::endl; }
-
-void announce(const sock::socket& s) {
-    std::cout << "listening on " << s.getsockname().to_string() << std::endl;
-}
-
-/// Accepts one client at a time, as the seed does, until stopped.
-void serve_stream(sock::socket& listener, std::chrono::nanoseconds timeout) {
-    listener.settimeout(stop_check_interval);
-    while (!stop_requested()) {
+sock::task<> serve_datagrams(sock::async_socket s, const server_config& config) {
+    std::array<char, max_message> buf;
+    for (;;) {
         std::error_code ec;
-        auto [conn, peer_address] = listener.accept(ec);
-        if (ec == std::errc::timed_out) continue;
+        auto [n, sender] = co_await s.recvfrom_into(buf, ec);
+        if (ec == std::errc::operation_canceled) co_return;  // the server is stopping
         if (ec) {
-            log_failure("accept " + listener.describe() + ": " + ec.message());
+            write_line(2, "udp client: recvfrom: " + sock::error_reason(ec));
             continue;
         }
-        const std::string peer = peer_name(peer_address);
-        try {
-            std::string message = serve_connection(conn, timeout);
-            log_served(peer, message, reply_to(message));
-        } catch (const sock::timeout&) {
-            log_failure(peer + ": time out");  // the seed's print 'time out'
-        } catch (const sock::error& e) {
-            log_failure(peer + ": " + e.what());
-        }
+        const std::string_view message(buf.data(), n);
+        const auto reply = reply_to(message);
+        co_await s.sendto(reply, sender, ec);
+        if (ec == std::errc::operation_canceled) co_return;
+        if (ec) write_line(2, sender.to_string() + ": sendto: " + sock::error_reason(ec));
+        else if (!config.quiet)
+            write_line(1, sender.to_string() + ": " + summary(message) + " -> " + std::string(reply));
     }
 }
 
-/// Replies to each datagram, as one message truncated at max_message bytes, until stopped.
-void serve_datagrams(sock::socket& s) {
-    s.settimeout(stop_check_interval);
-    while (!stop_requested()) {
-        std::string peer = "udp client";
-        try {
-            auto [message, sender] = s.recvfrom(max_message);
-            peer = peer_name(sender);
-            const std::string_view reply = reply_to(message);
-            s.sendto(reply, sender);
-            log_served(peer, message, reply);
-        } catch (const sock::timeout&) {
-            // Nothing arrived: time to look at the stop flag.
-        } catch (const sock::error& e) {
-            log_failure(peer + ": " + e.what());
-        }
+/// Descriptors are what a connection costs the kernel: raise the soft limit to the hard one.
+std::size_t raise_descriptor_limit() {
+    ::rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+        ::getrlimit(RLIMIT_NOFILE, &lim);
     }
+    return lim.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<std::size_t>(lim.rlim_cur);
 }
 
 }  // namespace
 
-std::string serve_connection(sock::socket& conn, std::chrono::nanoseconds timeout) {
-    conn.settimeout(timeout);
-    std::string message = conn.recv(max_message);
-    conn.sendall(reply_to(message));
-    graceful_close(conn);
-    return message;
-}
-
-void graceful_close(sock::socket& conn) {
-    // Closing with unread input makes the kernel send RST instead of FIN, and an RST that
-    // overtakes our reply destroys it in the client's receive queue. So we say we are done
-    // (FIN after the reply), swallow what the client still sends until it closes too, and
-    // give up after drain_time or drain_limit bytes.
-    conn.shutdown(sock::shut::wr);
-    const auto deadline = steady_clock::now() + drain_time;
-    std::array<char, 64 * 1024> buf{};
-    std::size_t drained = 0;
-    while (drained < drain_limit) {
-        const auto left = deadline - steady_clock::now();
-        if (left <= steady_clock::duration::zero()) break;
-        conn.settimeout(std::chrono::duration_cast<std::chrono::nanoseconds>(left));
-        std::size_t n = 0;
-        try {
-            n = conn.recv_into(std::span<char>(buf));
-        } catch (const sock::timeout&) {
-            break;  // the client keeps its side open: it has had its chance
-        }
-        if (n == 0) break;
-        drained += n;
+sock::task<> serve_connection(sock::async_socket conn, const server_config& config) {
+    conn.settimeout(config.timeout);
+    // One byte more than a message: if it fills, the client sent more than is read, and the
+    // close must not reset the connection (see drain). Data arriving later is the client's
+    // own protocol error.
+    std::array<char, max_message + 1> buf;
+    std::error_code ec;
+    const std::size_t n = co_await conn.recv_into(buf, ec);
+    if (ec) {
+        write_line(2, peer_name(conn) + ": " +
+                          (ec == std::errc::timed_out ? "time out" : "recv: " + sock::error_reason(ec)));
+        co_return;
     }
-    conn.close();
+    const std::string_view message(buf.data(), std::min(n, max_message));
+    const auto reply = reply_to(message);
+    co_await conn.sendall(reply, ec);
+    if (ec) {
+        write_line(2, peer_name(conn) + ": sendall: " + sock::error_reason(ec));
+        co_return;
+    }
+    if (!config.quiet) write_line(1, peer_name(conn) + ": " + summary(message) + " -> " + std::string(reply));
+    if (n > max_message) co_await drain(conn);
 }
 
 void run_server(const server_config& config) {
-    if (config.udp) {
-        sock::socket s(family_for(config.host), sock::kind::dgram);
-        s.bind(sock::address(config.host, config.port));
-        announce(s);
-        serve_datagrams(s);
-    } else if (!config.unix_path.empty()) {
+    sock::server_config engine;
+    engine.threads = config.threads;
+    engine.backlog = config.backlog;
+    engine.type = config.udp ? sock::kind::dgram : sock::kind::stream;
+    const std::size_t fds = raise_descriptor_limit();
+    // Leave room for listeners, logs and the loops' own descriptors.
+    engine.max_connections = config.max_connections != 0 ? config.max_connections
+                                                        : (fds > 256 ? fds - 128 : fds / 2);
+    std::optional<unix_socket_file> file;
+    if (!config.unix_path.empty()) {
         remove_stale_unix_socket(config.unix_path);
-        sock::server_options options;
-        options.backlog = config.backlog;
-        sock::socket listener =
-            sock::create_server(sock::address::unix_path(config.unix_path), options);
-        unix_socket_file file(config.unix_path);
-        announce(listener);
-        serve_stream(listener, config.timeout);
+        engine.listen.push_back(sock::address::unix_path(config.unix_path));
     } else {
-        sock::server_options options;
-        options.family = family_for(config.host);
-        options.backlog = config.backlog;
-        sock::socket listener =
-            sock::create_server(sock::address(config.host, config.port), options);
-        announce(listener);
-        serve_stream(listener, config.timeout);
+        // The seed's AF_INET socket: names such as "localhost" mean their IPv4 address.
+        const auto fam = family_for(config.host);
+        std::string host = config.host;
+        if (sock::address(host, 0).family() == sock::family::unspec) {
+            const auto infos = sock::getaddrinfo(host, config.port, fam, engine.type, AI_PASSIVE);
+            host = infos.front().addr.host();
+        }
+        engine.listen.push_back(sock::address(host, config.port));
     }
+    // The handlers keep a reference to config, which outlives the server and its connections.
+    auto handler = config.udp ? sock::connection_handler([&config](sock::async_socket s) {
+        return serve_datagrams(std::move(s), config);
+    })
+                              : sock::connection_handler([&config](sock::async_socket s) {
+                                    return serve_connection(std::move(s), config);
+                                });
+    engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
+    sock::server server(std::move(engine), std::move(handler));
+    if (!config.unix_path.empty()) file.emplace(config.unix_path);
+    write_line(1, "listening on " + server.addresses().front().to_string());
+    server.run();
 }
 
 }  // namespace greet

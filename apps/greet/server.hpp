@@ -1,10 +1,12 @@
 #pragma once
 
-// greet-server's work: listen, then serve one client (or datagram) at a time until stopped.
+// greet-server's work: the greeting protocol on the sock::server engine.
 
-#include <sock/socket.hpp>
+#include <sock/async_socket.hpp>
+#include <sock/task.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -13,28 +15,30 @@ namespace greet {
 struct server_config {
     std::string host{"localhost"};
     std::uint16_t port = 8001;
-    int backlog = 5;
+    int backlog = 4096;
     /// How long a client has to send its message.
     std::chrono::nanoseconds timeout = std::chrono::seconds(5);
     /// Non-empty: serve on this Unix stream socket instead of TCP.
     std::string unix_path;
     /// Serve UDP datagrams instead of TCP connections.
     bool udp = false;
+    /// Event loops (threads); 0 = one per core.
+    unsigned threads = 0;
+    /// Connections served at once; 0 = as many as the descriptor limit allows.
+    std::size_t max_connections = 0;
+    /// No line per served client (time outs and failures are still logged).
+    bool quiet = false;
 };
 
 /// Binds as configured, prints "listening on ADDRESS" to stdout, and serves until SIGINT or
-/// SIGTERM (see stop_signal.hpp). Throws sock::error when it cannot listen; failures of one
-/// client are logged to stderr and never end the loop.
+/// SIGTERM, then lets connections in flight finish and returns. Throws sock::error when it
+/// cannot listen; failures of one client are logged to stderr and never end the server.
 void run_server(const server_config& config);
 
-/// Serves one accepted connection as the seed does: the message is what the first
-/// recv(max_message) returns, the reply follows, then the connection closes. Throws
-/// sock::timeout when the client sent nothing in time (nothing is replied) and sock::error on
-/// other failures; returns the message.
-std::string serve_connection(sock::socket& conn, std::chrono::nanoseconds timeout);
-
-/// Closes conn so that data already sent survives: sends FIN, then reads and discards what the
-/// peer still sends, for a bounded time and amount, before the close.
-void graceful_close(sock::socket& conn);
+/// Serves one connection as the seed does: the message is what the first read returns (at
+/// most max_message bytes); the reply follows, then the connection closes. A client that
+/// said nothing in time is logged as "time out" and closed without a reply. config must
+/// outlive the task.
+sock::task<> serve_connection(sock::async_socket conn, const server_config& config);
 
 }  // namespace greet

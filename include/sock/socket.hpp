@@ -41,6 +41,14 @@ public:
                     int proto = 0);
     /// Adopts an open descriptor and owns it from now on (Python's socket(fileno=fd)).
     static socket from_fd(int fd);
+    /// Owns fd, whose family and type the caller knows: no system call (for accept loops).
+    /// `nonblocking` must tell the truth about O_NONBLOCK; it sets timeout zero or none.
+    static socket adopt(int fd, sock::family fam, sock::kind type, int proto,
+                        bool nonblocking) noexcept {
+        socket s(adopt_tag{}, fd, fam, type, proto);
+        if (nonblocking) s.timeout_ = std::chrono::nanoseconds(0);
+        return s;
+    }
     /// A socket that owns nothing; fileno() is -1.
     static socket invalid() noexcept { return socket(adopt_tag{}, -1, sock::family::unspec,
                                                      sock::kind::stream, 0); }

@@ -154,14 +154,16 @@ TEST_P(GreetServerStops, ExitsZeroOnSignal) {
     auto s = start_greet_server({"--port", "0"});
     s.process->send_signal(GetParam());
     EXPECT_EQ(s.process->wait(10s), 0);
-    EXPECT_EQ(s.process->err(), "");
+    EXPECT_EQ(s.process->err(), std::string("received ") + (GetParam() == SIGTERM ? "SIGTERM" : "SIGINT") +
+                                    ": stopping gracefully\n");
 }
 
 TEST_P(GreetServerStops, ExitsZeroOnSignalInUdpMode) {
     auto s = start_greet_server({"--udp", "--port", "0"});
     s.process->send_signal(GetParam());
     EXPECT_EQ(s.process->wait(10s), 0);
-    EXPECT_EQ(s.process->err(), "");
+    EXPECT_EQ(s.process->err(), std::string("received ") + (GetParam() == SIGTERM ? "SIGTERM" : "SIGINT") +
+                                    ": stopping gracefully\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(Signals, GreetServerStops, ::testing::Values(SIGTERM, SIGINT),

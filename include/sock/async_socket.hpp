@@ -1,0 +1,180 @@
+#pragma once
+
+#include <sock/event_loop.hpp>
+#include <sock/socket.hpp>
+#include <sock/task.hpp>
+
+#include <coroutine>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace sock {
+
+class async_socket;
+
+namespace detail {
+
+/// One pending operation of an async_socket; the awaiter that co_await creates is one.
+struct io_op : timer {
+    enum class side : unsigned char { read, write };
+
+    async_socket* owner = nullptr;
+    std::coroutine_handle<> waiter;
+    std::error_code ec;
+    std::error_code* ec_out = nullptr;  // the non-throwing form reports here
+    const char* call = "";
+    side dir = side::read;
+    /// Performs the system call; false when it would block (the op then waits for readiness).
+    bool (*attempt)(io_op&) noexcept = nullptr;
+
+    io_op(async_socket& s, const char* name, side d, bool (*fn)(io_op&) noexcept,
+          std::error_code* out) noexcept
+        : owner(&s), ec_out(out), call(name), dir(d), attempt(fn) {}
+};
+
+}  // namespace detail
+
+/// A socket on an event loop whose calls are awaited: `auto n = co_await conn.recv_into(buf);`.
+///
+/// The calls keep the blocking API's names and timeout semantics (nullopt waits for ever, zero
+/// fails with EAGAIN instead of waiting, positive raises sock::timeout), and each has a form
+/// taking std::error_code& that reports instead of throwing. Readiness comes from one
+/// edge-triggered epoll registration, made the first time a call has to wait; a call whose
+/// data is already there costs only its system call. One reader and one writer may wait at a
+/// time. Belongs to the loop of the thread that created it; move it only while nothing waits.
+class async_socket final : private io_handler {
+public:
+    template <class Result>
+    class awaiter;
+
+    /// An empty socket (fileno() == -1).
+    async_socket() noexcept = default;
+    /// Takes s over on loop; s's timeout carries over, except that a non-blocking s (timeout
+    /// zero) gets getdefaulttimeout(). The descriptor is made non-blocking.
+    explicit async_socket(socket s, event_loop& loop);
+    /// Takes s over on this thread's loop.
+    explicit async_socket(socket s);
+    async_socket(async_socket&& other) noexcept;
+    async_socket& operator=(async_socket&& other) noexcept;
+    ~async_socket();
+
+    /// Receives at most max bytes; "" at end of stream.
+    awaiter<std::string> recv(std::size_t max);
+    awaiter<std::string> recv(std::size_t max, std::error_code& ec);
+    /// Receives into buf; 0 at end of stream.
+    awaiter<std::size_t> recv_into(std::span<char> buf);
+    awaiter<std::size_t> recv_into(std::span<char> buf, std::error_code& ec);
+    /// Sends what the kernel takes at once (waiting until it takes something).
+    awaiter<std::size_t> send(std::string_view data);
+    awaiter<std::size_t> send(std::string_view data, std::error_code& ec);
+    /// Sends all of data; the timeout bounds the whole call. Returns bytes sent.
+    awaiter<std::size_t> sendall(std::string_view data);
+    awaiter<std::size_t> sendall(std::string_view data, std::error_code& ec);
+    /// Accepts a connection on a listening socket; the new socket is on the same loop.
+    awaiter<async_socket> accept();
+    awaiter<async_socket> accept(std::error_code& ec);
+    /// Connects to a numeric address or Unix path (names: resolve first, or use
+    /// sock::getaddrinfo, which blocks).
+    awaiter<bool> connect(const address& addr);
+    awaiter<bool> connect(const address& addr, std::error_code& ec);
+    /// Receives one datagram into buf; returns its (possibly truncated) size and sender.
+    awaiter<std::pair<std::size_t, address>> recvfrom_into(std::span<char> buf);
+    awaiter<std::pair<std::size_t, address>> recvfrom_into(std::span<char> buf,
+                                                           std::error_code& ec);
+    /// Sends one datagram to a numeric address or Unix path.
+    awaiter<std::size_t> sendto(std::string_view data, const address& addr);
+    awaiter<std::size_t> sendto(std::string_view data, const address& addr, std::error_code& ec);
+
+    /// Shuts down a direction now (never waits).
+    void shutdown(shut how) { sock_.shutdown(how); }
+    void shutdown(shut how, std::error_code& ec) noexcept { sock_.shutdown(how, ec); }
+    /// Closes now; waiting calls fail with operation_canceled. Idempotent.
+    void close() noexcept;
+
+    /// The timeout for every later call; see sock::socket::settimeout.
+    void settimeout(timeout_t t);
+    void settimeout(double seconds);
+    timeout_t gettimeout() const noexcept { return timeout_; }
+
+    int fileno() const noexcept { return sock_.fileno(); }
+    explicit operator bool() const noexcept { return static_cast<bool>(sock_); }
+    /// The blocking socket underneath, for options and names (it stays non-blocking).
+    socket& raw() noexcept { return sock_; }
+    const socket& raw() const noexcept { return sock_; }
+    event_loop* loop() const noexcept { return loop_; }
+
+private:
+    friend struct detail::io_op;
+    template <class Result>
+    friend class awaiter;
+    struct ops;
+
+    bool try_now(detail::io_op& op) noexcept;
+    bool suspend(detail::io_op& op, std::coroutine_handle<> h) noexcept;
+    void finish(detail::io_op& op) const;
+    void on_io(std::uint32_t events) override;
+    void on_cancel() override;
+    static void on_timeout(timer& t);
+    void release() noexcept;
+
+    socket sock_ = socket::invalid();
+    event_loop* loop_ = nullptr;
+    detail::io_op* reader_ = nullptr;
+    detail::io_op* writer_ = nullptr;
+    timeout_t timeout_;
+    bool registered_ = false;
+    bool readable_ = true;  // false after EAGAIN or a short read, until epoll says otherwise
+    bool writable_ = true;
+    bool canceled_ = false;
+    bool peer_closed_ = false;  // epoll saw RDHUP, HUP or ERR: reads never block again
+
+public:
+    /// What the calls take besides the socket; unused fields stay empty.
+    struct op_args {
+        std::span<char> in{};          // recv_into, recvfrom_into
+        std::string_view out{};        // send, sendall, sendto
+        std::size_t max = 0;           // recv: the buffer to allocate
+        const address* to = nullptr;   // connect, sendto
+    };
+
+    /// What co_await on one of the calls above waits on; holds the call's arguments and result.
+    template <class Result>
+    class awaiter : public detail::io_op {
+    public:
+        awaiter(const awaiter&) = delete;
+        awaiter& operator=(const awaiter&) = delete;
+
+        bool await_ready() noexcept { return owner->try_now(*this); }
+        bool await_suspend(std::coroutine_handle<> h) noexcept { return owner->suspend(*this, h); }
+        Result await_resume() {
+            owner->finish(*this);
+            if constexpr (std::is_same_v<Result, bool>) return !ec;
+            else return std::move(result);
+        }
+
+    private:
+        friend class async_socket;
+        friend struct async_socket::ops;
+        awaiter(async_socket& s, const char* name, side d, bool (*fn)(io_op&) noexcept,
+                std::error_code* report, const op_args& a)
+            : io_op(s, name, d, fn, report), in(a.in), out(a.out) {
+            if constexpr (std::is_same_v<Result, std::string>) result.resize(a.max);
+            if (a.to != nullptr && !a.to->to_native(peer, peer_len))
+                ec = std::make_error_code(std::errc::invalid_argument);  // names are not resolved here
+        }
+
+        Result result{};
+        std::span<char> in;
+        std::string_view out;
+        std::size_t done = 0;       // sendall progress
+        ::sockaddr_storage peer{};  // recvfrom, sendto, connect
+        ::socklen_t peer_len = 0;
+        bool started = false;       // connect: connect(2) has been called
+    };
+};
+
+}  // namespace sock

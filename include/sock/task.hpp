@@ -1,0 +1,144 @@
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace sock {
+
+namespace detail {
+
+/// Coroutine frames come from per-thread free lists, so a connection costs no malloc.
+void* allocate_frame(std::size_t size);
+void free_frame(void* p, std::size_t size) noexcept;
+
+}  // namespace detail
+
+/// Called when a spawned task ends; ex holds what it threw, if anything.
+using done_fn = void (*)(void* context, std::exception_ptr ex) noexcept;
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+struct promise_base {
+    std::coroutine_handle<> continuation = std::noop_coroutine();
+    std::exception_ptr exception;
+    bool detached = false;
+    done_fn on_done = nullptr;
+    void* done_context = nullptr;
+
+    static void* operator new(std::size_t size) { return allocate_frame(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { free_frame(p, size); }
+
+    std::suspend_always initial_suspend() noexcept { return {}; }
+
+    struct final_awaiter {
+        bool await_ready() noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+            promise_base& p = h.promise();
+            if (!p.detached) return p.continuation;
+            // A spawned task owns its frame: free it, then report how it ended.
+            auto ex = std::move(p.exception);
+            auto fn = p.on_done;
+            auto* ctx = p.done_context;
+            h.destroy();
+            report(fn, ctx, std::move(ex));
+            return std::noop_coroutine();
+        }
+        void await_resume() noexcept {}
+    };
+    final_awaiter final_suspend() noexcept { return {}; }
+    void unhandled_exception() noexcept { exception = std::current_exception(); }
+
+    static void report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept;
+};
+
+template <class T>
+struct promise final : promise_base {
+    std::optional<T> value;
+    task<T> get_return_object() noexcept;
+    template <class U>
+    void return_value(U&& v) {
+        value.emplace(std::forward<U>(v));
+    }
+    T take() {
+        if (exception) std::rethrow_exception(exception);
+        return std::move(*value);
+    }
+};
+
+template <>
+struct promise<void> final : promise_base {
+    task<void> get_return_object() noexcept;
+    void return_void() noexcept {}
+    void take() {
+        if (exception) std::rethrow_exception(exception);
+    }
+};
+
+}  // namespace detail
+
+/// A lazy coroutine: it starts when awaited (or spawned) and resumes its awaiter when done.
+/// Exceptions travel to the awaiter. Move-only; destroying an unstarted task frees it.
+template <class T>
+class [[nodiscard]] task {
+public:
+    using promise_type = detail::promise<T>;
+    using handle = std::coroutine_handle<promise_type>;
+
+    task() noexcept = default;
+    explicit task(handle h) noexcept : h_(h) {}
+    task(task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+    task& operator=(task&& o) noexcept {
+        if (this != &o) {
+            if (h_) h_.destroy();
+            h_ = std::exchange(o.h_, {});
+        }
+        return *this;
+    }
+    ~task() {
+        if (h_) h_.destroy();
+    }
+
+    bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
+        h_.promise().continuation = awaiter;
+        return h_;
+    }
+    T await_resume() { return h_.promise().take(); }
+
+    /// Gives up the frame (for spawn); the task is empty afterwards.
+    handle release() noexcept { return std::exchange(h_, {}); }
+
+private:
+    handle h_;
+};
+
+namespace detail {
+template <class T>
+task<T> promise<T>::get_return_object() noexcept {
+    return task<T>(std::coroutine_handle<promise<T>>::from_promise(*this));
+}
+inline task<void> promise<void>::get_return_object() noexcept {
+    return task<void>(std::coroutine_handle<promise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+/// Starts t now, on this thread, and lets it run on its own; its frame is freed when it ends.
+/// on_done (if given) learns how it ended; otherwise an escaped exception is printed to stderr.
+inline void spawn(task<void> t, done_fn on_done = nullptr, void* context = nullptr) {
+    auto h = t.release();
+    if (!h) return;
+    h.promise().detached = true;
+    h.promise().on_done = on_done;
+    h.promise().done_context = context;
+    h.resume();
+}
+
+}  // namespace sock

@@ -1,0 +1,92 @@
+#include <sock/task.hpp>
+
+#include <array>
+#include <cstdio>
+#include <new>
+#include <vector>
+
+namespace sock::detail {
+
+namespace {
+
+// Size classes of 128 bytes up to 8 KiB; bigger frames go straight to operator new.
+constexpr std::size_t granule = 128;
+constexpr std::size_t classes = 64;
+// Each list keeps at most this many frames, so a burst does not pin memory for ever.
+constexpr std::size_t max_cached = 4096;
+
+struct free_lists {
+    std::array<std::vector<void*>, classes> lists;
+    ~free_lists() {
+        for (auto& l : lists)
+            for (void* p : l) ::operator delete(p);
+    }
+};
+
+thread_local free_lists pool;
+
+std::size_t class_of(std::size_t size) noexcept { return (size + granule - 1) / granule; }
+
+}  // namespace
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SOCK_NO_FRAME_POOL 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SOCK_NO_FRAME_POOL 1
+#endif
+#endif
+
+void* allocate_frame(std::size_t size) {
+    const auto c = class_of(size);
+#ifdef SOCK_NO_FRAME_POOL
+    // Under ASan every frame is its own allocation, so a use after free is caught.
+    if (c < classes) return ::operator new(size);
+#endif
+    if (c >= classes) return ::operator new(size);
+    auto& list = pool.lists[c];
+    if (!list.empty()) {
+        void* p = list.back();
+        list.pop_back();
+        return p;
+    }
+    return ::operator new(c * granule);
+}
+
+void free_frame(void* p, std::size_t size) noexcept {
+    const auto c = class_of(size);
+    if (c >= classes) {
+        ::operator delete(p);
+        return;
+    }
+#ifdef SOCK_NO_FRAME_POOL
+    ::operator delete(p);
+    return;
+#endif
+    auto& list = pool.lists[c];
+    if (list.size() < max_cached) {
+        try {
+            list.push_back(p);
+            return;
+        } catch (const std::bad_alloc&) {
+        }
+    }
+    ::operator delete(p);
+}
+
+void promise_base::report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept {
+    if (fn != nullptr) {
+        fn(ctx, std::move(ex));
+        return;
+    }
+    if (!ex) return;
+    try {
+        std::rethrow_exception(ex);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sock: spawned task failed: %s\n", e.what());
+    } catch (...) {
+        std::fprintf(stderr, "sock: spawned task failed with a non-standard exception\n");
+    }
+}
+
+}  // namespace sock::detail
