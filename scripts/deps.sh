@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the one command to run and fails.
 set -euo pipefail
 
-packages=(g++ cmake make libgtest-dev libcli11-dev python3 "$@")
+packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3 "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
