@@ -131,8 +131,18 @@ struct server::worker {
     }
 
     void start(async_socket conn) {
+        task<> t;
+        try {
+            t = srv.handler_(std::move(conn));
+        } catch (const std::exception& e) {
+            // No frame (out of memory, or the handler threw before its first suspension
+            // point): this connection is dropped, the server goes on.
+            srv.log(std::string("connection handler could not start: ") + e.what());
+            srv.connection_ended();
+            return;
+        }
         ++live;
-        spawn(srv.handler_(std::move(conn)), &worker::on_done, this);
+        spawn(std::move(t), &worker::on_done, this);
     }
 
     static void on_done(void* ctx, std::exception_ptr ex) noexcept {
@@ -219,7 +229,10 @@ struct server::worker {
             l.add(signal_fd, EPOLLIN, signals);
         }
         if (srv.config_.type == sock::kind::dgram) {
-            for (auto& s : own) start(async_socket(std::move(s), l));
+            for (auto& s : own) {
+                srv.active_.fetch_add(1);  // a datagram socket counts as one connection
+                start(async_socket(std::move(s), l));
+            }
             own.clear();
         } else {
             watch(true);
@@ -328,7 +341,9 @@ void server::connection_ended() {
     const std::size_t max = config_.max_connections;
     if (max == 0 || left >= max) return;
     for (auto& w : workers_) {
-        if (!w->paused_by_limit.exchange(false)) continue;
+        // A plain load first: this runs for every connection, pausing is rare.
+        if (!w->paused_by_limit.load() || !w->paused_by_limit.exchange(false))
+            continue;
         std::lock_guard lock(w->loop_mutex);
         if (w->loop == nullptr) continue;
         if (w->loop == event_loop::current()) w->resume_accepting();
