@@ -23,7 +23,7 @@ using connection_handler = std::function<task<>(async_socket)>;
 /// How a server listens and behaves; the defaults suit a protocol where the client speaks first.
 struct server_config {
     /// Where to listen: host and port (port 0 picks one, shared by every loop) or Unix paths.
-    std::vector<address> listen;
+    std::vector<address> listen{};
     /// Event loops, each on its own thread; 0 means one per core.
     unsigned threads = 0;
     /// stream: the handler gets each accepted connection. dgram: it gets each loop's bound
@@ -44,7 +44,7 @@ struct server_config {
     /// are blocked from construction until run() returns and read through a signalfd.
     bool handle_signals = true;
     /// Where the server's own one-line messages go (accept failures, stops); stderr if empty.
-    std::function<void(std::string_view)> log;
+    std::function<void(std::string_view)> log{};
 };
 
 /// A multi-loop server: N event loops on N threads, each with its own SO_REUSEPORT listener
