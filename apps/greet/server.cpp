@@ -56,7 +56,7 @@ sock::task<> drain(sock::async_socket& conn) {
     std::error_code ec;
     conn.shutdown(sock::shut::wr, ec);
     conn.settimeout(drain_time);
-    std::array<char, 64 * 1024> buf;
+    static thread_local std::array<char, 64 * 1024> buf;  // discarded bytes: any buffer will do
     for (std::size_t drained = 0; !ec && drained < drain_limit;) {
         const auto n = co_await conn.recv_into(buf, ec);
         if (n == 0) break;
@@ -100,10 +100,13 @@ std::size_t raise_descriptor_limit() {
 
 sock::task<> serve_connection(sock::async_socket conn, const server_config& config) {
     conn.settimeout(config.timeout);
-    // One byte more than a message: if it fills, the client sent more than is read, and the
-    // close must not reset the connection (see drain). Data arriving later is the client's
-    // own protocol error.
-    std::array<char, max_message + 1> buf;
+    // The read completes only once data is there, so the bytes can land in a buffer shared
+    // by every connection of this thread: frames stay small (10,000 idle clients cost a
+    // tenth of what 1 KiB each would) and the buffer stays in cache. The message is used
+    // before the next suspension only. One byte more than a message: if it fills, the
+    // client sent more than is read, and the close must not reset the connection (see
+    // drain). Data arriving later is the client's own protocol error.
+    static thread_local std::array<char, max_message + 1> buf;
     std::error_code ec;
     const std::size_t n = co_await conn.recv_into(buf, ec);
     if (ec) {
@@ -113,12 +116,14 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
     }
     const std::string_view message(buf.data(), std::min(n, max_message));
     const auto reply = reply_to(message);
+    std::string served;  // built now: buf may be reused once sendall waits
+    if (!config.quiet) served = summary(message) + " -> " + std::string(reply);
     co_await conn.sendall(reply, ec);
     if (ec) {
         write_line(2, peer_name(conn) + ": sendall: " + sock::error_reason(ec));
         co_return;
     }
-    if (!config.quiet) write_line(1, peer_name(conn) + ": " + summary(message) + " -> " + std::string(reply));
+    if (!config.quiet) write_line(1, peer_name(conn) + ": " + served);
     if (n > max_message) co_await drain(conn);
 }
 
