@@ -46,8 +46,11 @@ struct async_socket::ops {
                 n = static_cast<std::size_t>(got);
                 // A short read drained the queue: skip the EAGAIN read next time and wait for
                 // epoll's next edge instead. Not once the peer has shut down: its FIN may have
-                // come with the data, in an edge already consumed.
-                if (got > 0 && n < in.size() && !s.peer_closed_) s.readable_ = false;
+                // come with the data, in an edge already consumed. Streams only: a datagram
+                // read is short by nature, with more datagrams possibly queued.
+                if (got > 0 && n < in.size() && !s.peer_closed_ &&
+                    s.sock_.type() == sock::kind::stream)
+                    s.readable_ = false;
                 return true;
             }
             if (errno == EINTR) continue;
@@ -116,7 +119,8 @@ struct async_socket::ops {
             a.started = true;
             if (::connect(fd, reinterpret_cast<const ::sockaddr*>(&a.peer), a.peer_len) == 0)
                 return true;
-            if (errno != EINPROGRESS && errno != EINTR && !would_block(errno)) {
+            // EAGAIN is no "in progress": a Unix listener with a full queue refuses at once.
+            if (errno != EINPROGRESS && errno != EINTR) {
                 op.ec = errno_code();
                 return true;
             }
@@ -232,10 +236,14 @@ void async_socket::release() noexcept {
 }
 
 void async_socket::close() noexcept {
-    // Wake whoever waits, with operation_canceled, before the descriptor goes.
-    on_cancel();
+    // Waiters fail with operation_canceled, but resume only once the descriptor is gone: a
+    // resumed coroutine may destroy this socket, so nothing of it is touched after that.
+    std::coroutine_handle<> wake[2];
+    take_waiters(wake);
     release();
     canceled_ = false;
+    for (auto h : wake)
+        if (h) h.resume();
 }
 
 void async_socket::settimeout(timeout_t t) {
@@ -258,7 +266,10 @@ bool async_socket::try_now(detail::io_op& op) noexcept {
         return true;
     }
     bool& ready = op.dir == detail::io_op::side::read ? readable_ : writable_;
-    if (!ready) return false;
+    // Timeout zero never registers with epoll, so no edge would ever set `ready` again:
+    // always make the call, as a non-blocking socket does.
+    const bool never_waits = timeout_ && timeout_->count() == 0;
+    if (!ready && !never_waits) return false;
     if (op.attempt(op)) return true;
     ready = false;
     return false;
@@ -322,9 +333,7 @@ void async_socket::on_io(std::uint32_t events) {
     if (wake[1]) wake[1].resume();
 }
 
-void async_socket::on_cancel() {
-    canceled_ = true;
-    std::coroutine_handle<> wake[2];
+void async_socket::take_waiters(std::coroutine_handle<> (&wake)[2]) noexcept {
     int i = 0;
     for (auto** slot : {&reader_, &writer_}) {
         if (*slot == nullptr) continue;
@@ -333,6 +342,13 @@ void async_socket::on_cancel() {
         wake[i++] = (*slot)->waiter;
         *slot = nullptr;
     }
+}
+
+void async_socket::on_cancel() {
+    canceled_ = true;
+    std::coroutine_handle<> wake[2];
+    take_waiters(wake);
+    // Resuming may destroy this socket: touch nothing of it from here on.
     for (auto h : wake)
         if (h) h.resume();
 }

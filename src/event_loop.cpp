@@ -165,13 +165,20 @@ int event_loop::next_timeout_ms() const noexcept {
 }
 
 void event_loop::fire_timers() {
-    for (auto& l : timers_) {
-        // A fired callback may start or cancel timers on this list; re-read head each time.
-        while (l->head != nullptr && l->head->deadline_ <= now_) {
-            timer& t = *l->head;
-            cancel(t);
-            if (t.fire != nullptr) t.fire(t);
+    // Earliest deadline first over all lists, even when the loop is late and timers of several
+    // durations are due at once. A callback may start or cancel timers, and starting one of a
+    // new duration grows timers_: pick each time afresh, holding no iterator across a callback.
+    for (;;) {
+        timer* due = nullptr;
+        for (const auto& l : timers_) {
+            timer* head = l->head;
+            if (head != nullptr && head->deadline_ <= now_ &&
+                (due == nullptr || head->deadline_ < due->deadline_))
+                due = head;
         }
+        if (due == nullptr) return;
+        cancel(*due);
+        if (due->fire != nullptr) due->fire(*due);
     }
 }
 

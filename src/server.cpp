@@ -96,20 +96,21 @@ struct server::worker {
         srv.log(line + " (repeats within 1 s not logged)");
     }
 
-    void accept_from(listener& l) {
+    // Returns true when it stopped at the batch size, with more connections perhaps queued.
+    bool accept_from(listener& l) {
         const std::size_t max = srv.config_.max_connections;
         for (int i = 0; i < accept_batch; ++i) {
             if (max != 0 && srv.active_.fetch_add(1) >= max) {
                 srv.active_.fetch_sub(1);
                 pause_for_limit();
-                return;
+                return false;
             }
             const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 const int e = errno;
                 if (max != 0) srv.active_.fetch_sub(1);
                 if (e == EINTR || e == ECONNABORTED) continue;
-                if (e == EAGAIN || e == EWOULDBLOCK) return;
+                if (e == EAGAIN || e == EWOULDBLOCK) return false;
                 if (out_of_descriptors(e)) {
                     // Level-triggered accept would spin: stop watching, retry after a pause.
                     log_limited("accept " + srv.bound_name(l.fd) + ": " +
@@ -118,16 +119,17 @@ struct server::worker {
                     backing_off = true;
                     watch(false);
                     loop->start(backoff, fd_backoff);
-                    return;
+                    return false;
                 }
                 log_limited("accept " + srv.bound_name(l.fd) + ": " +
                             std::error_code(e, std::system_category()).message());
-                return;
+                return false;
             }
             if (max == 0) srv.active_.fetch_add(1, std::memory_order_relaxed);
             srv.accepted_.fetch_add(1, std::memory_order_relaxed);
             start(async_socket(socket::adopt(fd, l.family, sock::kind::stream, 0, true), *loop));
         }
+        return true;
     }
 
     void start(async_socket conn) {
@@ -171,8 +173,19 @@ struct server::worker {
 
     void begin_stop() {
         if (draining) return;
+        // Connections the kernel completed before the stop are clients in flight too: take
+        // those queued (within the limits), then close the listeners, so that later clients
+        // are refused instead of waiting in a queue nobody reads.
+        if (srv.config_.type == sock::kind::stream) {
+            const int batches = srv.config_.backlog / accept_batch + 1;
+            for (auto& l : listeners) {
+                for (int i = 0; i < batches && accept_from(l); ++i) {
+                }
+            }
+        }
         draining = true;
         watch(false);
+        close_listeners();
         if (srv.config_.type == sock::kind::dgram) loop->cancel_all();  // nothing is in flight
         if (live == 0) {
             loop->stop();
@@ -180,6 +193,14 @@ struct server::worker {
         }
         grace.fire = [](timer& t) { static_cast<worker_timer&>(t).w->hurry(); };
         loop->start(grace, srv.config_.grace);
+    }
+
+    // After watch(false). A shared (Unix) listener closes once no loop watches it any more.
+    void close_listeners() {
+        for (auto& l : listeners)
+            if (!l.shared) l.fd = -1;
+        own.clear();
+        if (srv.stopped_listening_.fetch_add(1) + 1 == srv.workers_.size()) srv.shared_.clear();
     }
 
     // The grace period is over: cancel what still waits, and end the loop soon regardless.

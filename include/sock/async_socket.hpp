@@ -118,6 +118,8 @@ private:
     void finish(detail::io_op& op) const;
     void on_io(std::uint32_t events) override;
     void on_cancel() override;
+    /// Fails the waiting reader and writer with operation_canceled; the caller resumes them.
+    void take_waiters(std::coroutine_handle<> (&wake)[2]) noexcept;
     static void on_timeout(timer& t);
     void release() noexcept;
 
@@ -153,6 +155,8 @@ public:
         Result await_resume() {
             owner->finish(*this);
             if constexpr (std::is_same_v<Result, bool>) return !ec;
+            else if constexpr (std::is_same_v<Result, std::string>)
+                return ec ? Result() : std::move(result);  // "" on failure, as socket::recv
             else return std::move(result);
         }
 

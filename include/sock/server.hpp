@@ -61,7 +61,8 @@ public:
     const std::vector<address>& addresses() const noexcept { return bound_; }
     /// Runs every loop (the calling thread runs the first) until stopped and drained.
     void run();
-    /// Starts a graceful stop; safe from any thread, before or during run().
+    /// Starts a graceful stop; safe from any thread, before or during run(). Connections
+    /// already queued are still taken, then the listeners close (later clients are refused).
     void stop();
 
     /// Connections being served now.
@@ -86,6 +87,7 @@ private:
     std::atomic<std::size_t> active_{0};
     std::atomic<std::size_t> accepted_{0};
     std::atomic<bool> stop_requested_{false};
+    std::atomic<std::size_t> stopped_listening_{0};  // loops that have closed their listeners
     std::atomic<bool> running_{false};
     int signal_fd_ = -1;
     ::sigset_t old_mask_{};

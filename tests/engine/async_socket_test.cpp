@@ -1,0 +1,490 @@
+// Async sockets: data, end of stream, accept and connect, datagrams, close, concurrent
+// waiters, moves. Timeouts are in async_socket_timeout_test.cpp.
+
+#include "support.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using engine_test::yield_to;
+
+/// An async socket on a loop, connected over loopback TCP to a blocking peer.
+struct connected {
+    sock::event_loop loop;
+    sock::async_socket a;
+    sock::socket peer = sock::socket::invalid();
+    connected() {
+        auto [accepted, connecting] = engine_test::tcp_pair();
+        a = sock::async_socket(std::move(accepted), loop);
+        a.settimeout(5s);  // a failure is a timeout, not a hang
+        peer = std::move(connecting);
+    }
+};
+
+/// The error a call threw, or an empty code.
+template <class Awaitable>
+sock::task<std::error_code> thrown_by(Awaitable&& op) {
+    try {
+        co_await op;
+    } catch (const sock::error& e) {
+        co_return e.code();
+    }
+    co_return std::error_code();
+}
+
+std::string pattern(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 251) % 256);
+    return s;
+}
+
+TEST(AsyncSocket, TakesOverTheDescriptorNonBlockingWithItsTimeout) {
+    sock::event_loop loop;
+    auto [x, y] = engine_test::tcp_pair();
+    x.settimeout(3s);
+    sock::async_socket a(std::move(x), loop);
+    EXPECT_EQ(a.gettimeout(), sock::timeout_t(3s));
+    EXPECT_FALSE(a.raw().getblocking());
+    EXPECT_EQ(a.loop(), &loop);
+    // A non-blocking socket (timeout zero) gets the default timeout instead: none.
+    y.setblocking(false);
+    sock::async_socket b(std::move(y));  // this thread's loop
+    EXPECT_EQ(b.gettimeout(), sock::getdefaulttimeout());
+    EXPECT_EQ(b.loop(), &loop);
+    EXPECT_THROW(b.settimeout(-1.0), std::invalid_argument);
+    // Without a loop on the thread, the one-argument form refuses.
+    std::thread([] {
+        EXPECT_THROW(sock::async_socket(sock::socket(sock::family::inet)), std::logic_error);
+    }).join();
+}
+
+TEST(AsyncSocket, RecvReturnsWhatIsThereAndWaitsForWhatIsNot) {
+    connected c;
+    c.peer.sendall("hello");
+    bool second_done = false;
+    auto body = [&]() -> sock::task<> {
+        EXPECT_EQ(co_await c.a.recv(100), "hello");  // there already: no wait
+        auto reader = [&]() -> sock::task<> {
+            EXPECT_EQ(co_await c.a.recv(100), "later");
+            second_done = true;
+        };
+        sock::spawn(reader());
+        EXPECT_FALSE(second_done);  // it waits
+        c.peer.sendall("later");
+        while (!second_done) co_await yield_to{c.loop};
+    };
+    sock::run(c.loop, body());
+    EXPECT_TRUE(second_done);
+}
+
+TEST(AsyncSocket, RecvIntoAndEndOfStream) {
+    connected c;
+    c.peer.sendall("abcdef");
+    c.peer.close();
+    auto body = [&]() -> sock::task<> {
+        char buf[4];
+        EXPECT_EQ(co_await c.a.recv_into(buf), 4u);
+        EXPECT_EQ(std::string(buf, 4), "abcd");
+        EXPECT_EQ(co_await c.a.recv_into(buf), 2u);
+        EXPECT_EQ(std::string(buf, 2), "ef");
+        EXPECT_EQ(co_await c.a.recv_into(buf), 0u);
+        EXPECT_EQ(co_await c.a.recv(10), "");
+        std::error_code ec;
+        EXPECT_EQ(co_await c.a.recv(10, ec), "");
+        EXPECT_FALSE(ec);
+    };
+    sock::run(c.loop, body());
+}
+
+TEST(AsyncSocket, EndOfStreamWakesAWaitingReader) {
+    connected c;
+    auto body = [&]() -> sock::task<> {
+        bool done = false;
+        auto reader = [&]() -> sock::task<> {
+            EXPECT_EQ(co_await c.a.recv(10), "");
+            done = true;
+        };
+        sock::spawn(reader());
+        EXPECT_FALSE(done);
+        c.peer.shutdown(sock::shut::wr);
+        while (!done) co_await yield_to{c.loop};
+    };
+    sock::run(c.loop, body());
+}
+
+// The peer's FIN comes with its data, before the reader looks: the read that drains the data
+// is short, and the next one must still see end of stream instead of waiting for an edge.
+TEST(AsyncSocket, FinArrivingWithDataIsSeenBeforeTheFirstWait) {
+    connected c;
+    c.peer.sendall("data");
+    c.peer.shutdown(sock::shut::wr);
+    auto body = [&]() -> sock::task<> {
+        EXPECT_EQ(co_await c.a.recv(1024), "data");
+        EXPECT_EQ(co_await c.a.recv(1024), "");  // a wait here would time out
+    };
+    sock::run(c.loop, body());
+}
+
+TEST(AsyncSocket, FinArrivingWithDataIsSeenOnARegisteredSocket) {
+    connected c;
+    auto body = [&]() -> sock::task<> {
+        // First a wait, so the socket is registered with epoll.
+        auto sender = [&]() -> sock::task<> {
+            c.peer.sendall("first");
+            co_return;
+        };
+        c.loop.post([&] { sock::spawn(sender()); });
+        EXPECT_EQ(co_await c.a.recv(1024), "first");
+        // Data and FIN together while nobody waits; let the loop take the edge.
+        c.peer.sendall("data");
+        c.peer.shutdown(sock::shut::wr);
+        co_await yield_to{c.loop};
+        co_await yield_to{c.loop};
+        EXPECT_EQ(co_await c.a.recv(1024), "data");
+        EXPECT_EQ(co_await c.a.recv(1024), "");
+    };
+    sock::run(c.loop, body());
+}
+
+TEST(AsyncSocket, FinArrivingWithDataWakesAWaitingReaderOnce) {
+    connected c;
+    auto body = [&]() -> sock::task<> {
+        auto sender = [&]() -> sock::task<> {
+            c.peer.sendall("data");
+            c.peer.shutdown(sock::shut::wr);
+            co_return;
+        };
+        c.loop.post([&] { sock::spawn(sender()); });
+        EXPECT_EQ(co_await c.a.recv(1024), "data");
+        EXPECT_EQ(co_await c.a.recv(1024), "");
+    };
+    sock::run(c.loop, body());
+}
+
+TEST(AsyncSocket, SendAndSendall) {
+    connected c;
+    auto body = [&]() -> sock::task<> {
+        EXPECT_EQ(co_await c.a.send("abc"), 3u);
+        std::error_code ec;
+        EXPECT_EQ(co_await c.a.sendall("defg", ec), 4u);
+        EXPECT_FALSE(ec);
+    };
+    sock::run(c.loop, body());
+    std::string got;
+    while (got.size() < 7) got += c.peer.recv(100);
+    EXPECT_EQ(got, "abcdefg");
+}
+
+TEST(AsyncSocket, SendallOfSixteenMegabytesToASlowReaderCompletes) {
+    connected c;
+    c.a.settimeout(std::nullopt);
+    const auto data = pattern(16 << 20);
+    std::string got;
+    std::thread reader([&] {
+        char buf[1024];  // small reads: the sender waits for room many times
+        for (;;) {
+            const auto n = c.peer.recv_into(buf);
+            if (n == 0) break;
+            got.append(buf, n);
+        }
+    });
+    auto body = [&]() -> sock::task<std::size_t> {
+        const auto n = co_await c.a.sendall(data);
+        c.a.shutdown(sock::shut::wr);
+        co_return n;
+    };
+    EXPECT_EQ(sock::run(c.loop, body()), data.size());
+    reader.join();
+    EXPECT_EQ(got.size(), data.size());
+    EXPECT_TRUE(got == data);
+}
+
+TEST(AsyncSocket, AcceptAndConnect) {
+    sock::event_loop loop;
+    sock::socket l(sock::family::inet, sock::kind::stream);
+    l.bind(sock::address("127.0.0.1", 0));
+    l.listen(8);
+    const auto where = l.getsockname();
+    sock::async_socket listener(std::move(l), loop);
+    listener.settimeout(5s);
+    auto server = [&]() -> sock::task<> {
+        auto conn = co_await listener.accept();
+        EXPECT_EQ(conn.loop(), &loop);
+        EXPECT_EQ(conn.gettimeout(), sock::getdefaulttimeout());
+        conn.settimeout(5s);
+        const auto msg = co_await conn.recv(100);
+        co_await conn.sendall("re:" + msg);
+    };
+    auto client = [&]() -> sock::task<std::string> {
+        sock::async_socket s(sock::socket(sock::family::inet), loop);
+        s.settimeout(5s);
+        EXPECT_TRUE(co_await s.connect(where));
+        EXPECT_EQ(s.raw().getpeername(), where);
+        co_await s.sendall("hi");
+        co_return co_await s.recv(100);
+    };
+    auto both = [&]() -> sock::task<std::string> {
+        sock::spawn(server());  // waits in accept
+        co_return co_await client();
+    };
+    EXPECT_EQ(sock::run(loop, both()), "re:hi");
+}
+
+TEST(AsyncSocket, ConnectRefusedReportsTheError) {
+    sock::event_loop loop;
+    sock::socket closed(sock::family::inet, sock::kind::stream);
+    closed.bind(sock::address("127.0.0.1", 0));  // bound, not listening: refuses
+    const auto where = closed.getsockname();
+    auto body = [&]() -> sock::task<> {
+        sock::async_socket s(sock::socket(sock::family::inet), loop);
+        std::error_code ec;
+        EXPECT_FALSE(co_await s.connect(where, ec));
+        EXPECT_EQ(ec, std::errc::connection_refused);
+        sock::async_socket t(sock::socket(sock::family::inet), loop);
+        EXPECT_EQ(co_await thrown_by(t.connect(where)), std::errc::connection_refused);
+        // A name is not resolved here: invalid_argument, no system call.
+        sock::async_socket u(sock::socket(sock::family::inet), loop);
+        EXPECT_FALSE(co_await u.connect(sock::address("localhost", where.port()), ec));
+        EXPECT_EQ(ec, std::errc::invalid_argument);
+    };
+    sock::run(loop, body());
+}
+
+TEST(AsyncSocket, DatagramsWithRecvfromIntoAndSendto) {
+    sock::event_loop loop;
+    sock::socket x(sock::family::inet, sock::kind::dgram), y(sock::family::inet, sock::kind::dgram);
+    x.bind(sock::address("127.0.0.1", 0));
+    y.bind(sock::address("127.0.0.1", 0));
+    const auto xa = x.getsockname(), ya = y.getsockname();
+    sock::async_socket ax(std::move(x), loop), ay(std::move(y), loop);
+    ax.settimeout(5s);
+    ay.settimeout(5s);
+    auto body = [&]() -> sock::task<> {
+        bool got = false;
+        auto receiver = [&]() -> sock::task<> {
+            char buf[64];
+            auto [n, from] = co_await ay.recvfrom_into(buf);
+            EXPECT_EQ(std::string(buf, n), "ping");
+            EXPECT_EQ(from, xa);
+            EXPECT_EQ(co_await ay.sendto("pong", from), 4u);
+            got = true;
+        };
+        sock::spawn(receiver());
+        EXPECT_FALSE(got);  // it waits
+        EXPECT_EQ(co_await ax.sendto("ping", ya), 4u);
+        char buf[2];  // truncated: the datagram's size is not the buffer's
+        std::error_code ec;
+        auto [n, from] = co_await ax.recvfrom_into(buf, ec);
+        EXPECT_FALSE(ec);
+        EXPECT_EQ(n, 2u);
+        EXPECT_EQ(std::string(buf, 2), "po");
+        EXPECT_EQ(from, ya);
+        EXPECT_TRUE(got);
+    };
+    sock::run(loop, body());
+}
+
+// A datagram read is short by nature; it says nothing about what else is queued. Two
+// datagrams arriving in one epoll edge must both be read without a new edge.
+TEST(AsyncSocket, RecvOnADatagramSocketReadsEveryQueuedDatagram) {
+    sock::event_loop loop;
+    sock::socket x(sock::family::inet, sock::kind::dgram), y(sock::family::inet, sock::kind::dgram);
+    x.bind(sock::address("127.0.0.1", 0));
+    y.bind(sock::address("127.0.0.1", 0));
+    x.connect(y.getsockname());
+    y.connect(x.getsockname());
+    sock::async_socket ay(std::move(y), loop);
+    ay.settimeout(2s);
+    auto body = [&]() -> sock::task<> {
+        std::vector<std::string> got;
+        bool done = false;
+        auto reader = [&]() -> sock::task<> {
+            std::error_code ec;
+            for (int i = 0; i < 3 && !ec; ++i) got.push_back(co_await ay.recv(100, ec));
+            EXPECT_FALSE(ec) << ec.message();
+            done = true;
+        };
+        sock::spawn(reader());  // registers and waits
+        x.send("one");
+        x.send("two");
+        x.send("three");
+        while (!done) co_await yield_to{loop};
+        EXPECT_EQ(got, (std::vector<std::string>{"one", "two", "three"}));
+    };
+    sock::run(loop, body());
+}
+
+TEST(AsyncSocket, CloseWakesWaitersWithOperationCanceled) {
+    connected c;
+    // Fill the send path so that a writer waits too.
+    c.a.raw().setsockopt(sock::opt::send_buffer_size, 4096);
+    c.peer.setsockopt(sock::opt::receive_buffer_size, 4096);
+    const std::string chunk(65536, 'x');
+    while (::send(c.a.fileno(), chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
+    }
+    auto body = [&]() -> sock::task<> {
+        std::error_code reader_ec, writer_ec;
+        int woken = 0;
+        auto reader = [&]() -> sock::task<> {
+            reader_ec = co_await thrown_by(c.a.recv(10));
+            ++woken;
+        };
+        auto writer = [&]() -> sock::task<> {
+            co_await c.a.sendall(chunk, writer_ec);
+            ++woken;
+        };
+        sock::spawn(reader());
+        sock::spawn(writer());
+        EXPECT_EQ(woken, 0);
+        c.a.close();
+        EXPECT_EQ(woken, 2);  // woken inside close()
+        EXPECT_EQ(reader_ec, std::errc::operation_canceled);
+        EXPECT_EQ(writer_ec, std::errc::operation_canceled);
+        EXPECT_EQ(c.a.fileno(), -1);
+        // Later calls fail the same way, at once; closing again does nothing.
+        std::error_code ec;
+        EXPECT_EQ(co_await c.a.recv(10, ec), "");
+        EXPECT_EQ(ec, std::errc::operation_canceled);
+        c.a.close();
+        co_return;
+    };
+    sock::run(c.loop, body());
+}
+
+// The waiting coroutine owns the socket: woken by close(), it ends and destroys the socket
+// while close() is still on the stack. close() must not touch the socket after waking it.
+TEST(AsyncSocket, CloseWakesAWaiterThatDestroysTheSocket) {
+    connected c;
+    sock::async_socket* published = nullptr;
+    std::error_code seen;
+    bool ended = false;
+    auto owner = [&](sock::async_socket s) -> sock::task<> {
+        published = &s;
+        std::error_code ec;
+        co_await s.recv(10, ec);
+        seen = ec;
+        published = nullptr;
+        ended = true;
+    };  // s is destroyed here, inside the close() below
+    auto body = [&]() -> sock::task<> {
+        sock::spawn(owner(std::move(c.a)));
+        EXPECT_NE(published, nullptr);
+        if (published != nullptr) published->close();
+        EXPECT_TRUE(ended);
+        EXPECT_EQ(seen, std::errc::operation_canceled);
+        co_return;
+    };
+    sock::run(c.loop, body());
+}
+
+TEST(AsyncSocket, ASecondReaderOrWriterGetsOperationInProgress) {
+    connected c;
+    auto body = [&]() -> sock::task<> {
+        std::string first;
+        auto reader = [&]() -> sock::task<> { first = co_await c.a.recv(10); };
+        sock::spawn(reader());
+        std::error_code ec;
+        EXPECT_EQ(co_await c.a.recv(10, ec), "");
+        EXPECT_EQ(ec, std::errc::operation_in_progress);
+        EXPECT_EQ(co_await thrown_by(c.a.recv(10)), std::errc::operation_in_progress);
+        // The first reader is unaffected.
+        c.peer.sendall("ok");
+        while (first.empty()) co_await yield_to{c.loop};
+        EXPECT_EQ(first, "ok");
+
+        // Same for writers, once one waits for room.
+        c.a.raw().setsockopt(sock::opt::send_buffer_size, 4096);
+        c.peer.setsockopt(sock::opt::receive_buffer_size, 4096);
+        const std::string chunk(65536, 'x');
+        while (::send(c.a.fileno(), chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
+        }
+        std::error_code writer_ec;
+        bool writer_done = false;
+        auto writer = [&]() -> sock::task<> {
+            co_await c.a.send("y", writer_ec);
+            writer_done = true;
+        };
+        sock::spawn(writer());
+        EXPECT_FALSE(writer_done);
+        EXPECT_EQ(co_await thrown_by(c.a.send("z")), std::errc::operation_in_progress);
+        c.a.close();
+        EXPECT_EQ(writer_ec, std::errc::operation_canceled);
+    };
+    sock::run(c.loop, body());
+}
+
+TEST(AsyncSocket, OneReaderAndOneWriterWaitAtOnce) {
+    connected c;
+    c.a.settimeout(std::nullopt);
+    const auto data = pattern(4 << 20);
+    auto body = [&]() -> sock::task<> {
+        std::string got;
+        bool reader_done = false;
+        auto reader = [&]() -> sock::task<> {
+            got = co_await c.a.recv(100);  // waits until the peer echoes the end
+            reader_done = true;
+        };
+        sock::spawn(reader());
+        std::thread peer([&] {
+            std::size_t total = 0;
+            char buf[65536];
+            while (total < data.size()) total += c.peer.recv_into(buf);
+            c.peer.sendall("all read");
+        });
+        co_await c.a.sendall(data);  // waits for room while the reader waits for data
+        while (!reader_done) co_await yield_to{c.loop};
+        peer.join();
+        EXPECT_EQ(got, "all read");
+    };
+    sock::run(c.loop, body());
+}
+
+// A registered socket moved between awaits keeps its registration: events reach the new object.
+TEST(AsyncSocket, MovingARegisteredSocketBetweenAwaits) {
+    connected c;
+    auto body = [&]() -> sock::task<> {
+        auto send_later = [&](std::string msg) {
+            c.loop.post([&c, msg] { c.peer.sendall(msg); });
+        };
+        send_later("one");
+        EXPECT_EQ(co_await c.a.recv(10), "one");  // waited: registered now
+        const int fd = c.a.fileno();
+        sock::async_socket moved(std::move(c.a));
+        EXPECT_EQ(c.a.fileno(), -1);
+        EXPECT_EQ(moved.fileno(), fd);
+        send_later("two");
+        EXPECT_EQ(co_await moved.recv(10), "two");
+        // Into a vector that reallocates, then move-assigned over another registered socket.
+        std::vector<sock::async_socket> v;
+        v.push_back(std::move(moved));
+        for (int i = 0; i < 8; ++i) v.emplace_back();
+        send_later("three");
+        EXPECT_EQ(co_await v[0].recv(10), "three");
+        auto pair = engine_test::tcp_pair();
+        sock::async_socket target(std::move(pair.first), c.loop);
+        target.settimeout(5s);
+        sock::socket& other_peer = pair.second;
+        c.loop.post([&other_peer] { other_peer.sendall("x"); });
+        EXPECT_EQ(co_await target.recv(10), "x");  // registered
+        const int old_fd = target.fileno();
+        target = std::move(v[0]);
+        EXPECT_EQ(target.fileno(), fd);
+        EXPECT_EQ(::fcntl(old_fd, F_GETFD) == -1 ? errno : 0, EBADF);  // the old one closed
+        send_later("four");
+        EXPECT_EQ(co_await target.recv(10), "four");
+    };
+    sock::run(c.loop, body());
+}
+
+}  // namespace
