@@ -1,0 +1,50 @@
+// echo-server: sends back whatever each client sends (RFC 862 over TCP), on event loops.
+
+#include "echo/server.hpp"
+#include "greet/cli.hpp"
+
+#include <exception>
+#include <string>
+
+int main(int argc, char** argv) {
+    const std::string name = "echo-server";
+    CLI::App app{"Sends back everything each client sends, serving many clients at once on event "
+                 "loops, until SIGINT or SIGTERM (then in-flight clients finish within 5 s and it "
+                 "exits 0).",
+                 name};
+    greet::cli::add_conventions(app, name);
+
+    echo::server_config config;
+    int port = config.port;
+    double timeout = 0;
+    auto* host = app.add_option("--host", config.host, "Address or name to listen on")
+                     ->capture_default_str();
+    auto* port_opt = app.add_option("--port", port, "TCP port; 0 picks a free one")
+                         ->capture_default_str()
+                         ->check(CLI::Range(0, 65535));
+    app.add_option("--unix", config.unix_path, "Listen on this Unix stream socket instead of TCP")
+        ->excludes(host)
+        ->excludes(port_opt);
+    app.add_option("--threads", config.threads, "Event loops, one thread each; 0 = one per core")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1024));
+    app.add_option("--max-connections", config.max_connections,
+                   "Clients served at once; at the limit new ones wait in the listen queue. "
+                   "0 = the descriptor limit less a margin")
+        ->capture_default_str();
+    app.add_option("--timeout", timeout, "Seconds a client may stay idle before it is closed; 0 = never")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 86400.0));
+
+    if (auto code = greet::cli::parse(app, argc, argv)) return *code;
+    config.port = static_cast<std::uint16_t>(port);
+    config.idle_timeout = greet::cli::seconds(timeout);
+
+    try {
+        echo::run_server(config);
+    } catch (const std::exception& e) {
+        greet::cli::report(name, e.what());
+        return greet::cli::failure;
+    }
+    return greet::cli::ok;
+}

@@ -1,0 +1,38 @@
+#pragma once
+
+// echo-server's work: the classic echo service on the sock::server engine, for the
+// ping-pong benchmark.
+
+#include <sock/async_socket.hpp>
+#include <sock/task.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace echo {
+
+struct server_config {
+    std::string host{"127.0.0.1"};
+    std::uint16_t port = 7;
+    /// Non-empty: serve on this Unix stream socket instead of TCP.
+    std::string unix_path;
+    /// Event loops (threads); 0 = one per core.
+    unsigned threads = 0;
+    /// Connections served at once; 0 = as many as the descriptor limit allows.
+    std::size_t max_connections = 0;
+    /// A connection with nothing to read for this long is closed; 0 = never.
+    std::chrono::nanoseconds idle_timeout{0};
+};
+
+/// Binds as configured, prints "listening on ADDRESS" to stdout, and echoes until SIGINT or
+/// SIGTERM, then lets connections in flight finish and returns. Throws sock::error when it
+/// cannot listen.
+void run_server(const server_config& config);
+
+/// Sends back everything the connection receives until EOF, an error or the idle timeout.
+/// config must outlive the task.
+sock::task<> serve_connection(sock::async_socket conn, const server_config& config);
+
+}  // namespace echo

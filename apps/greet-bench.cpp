@@ -1,0 +1,133 @@
+// greet-bench: a load generator for the greeting protocol and for echo, on one event loop.
+
+#include "bench/descriptor_limit.hpp"
+#include "bench/load.hpp"
+#include "bench/outcome.hpp"
+#include "bench/report.hpp"
+#include "greet/cli.hpp"
+#include "greet/greeting.hpp"
+#include "greet/host.hpp"
+
+#include <sock/address.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+namespace {
+
+const std::string name = "greet-bench";
+
+/// Descriptors the program needs besides its clients: stdio, epoll, eventfd, timerfd...
+constexpr std::size_t spare_descriptors = 32;
+
+void write_stdout(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Loads a greeting server (greet: connect, send the message, read the reply until "
+                 "EOF, close) or an echo server (echo: persistent connections, ping-pong) from one "
+                 "thread, and reports completed requests, errors by kind, rate and latency.",
+                 name};
+    greet::cli::add_conventions(app, name);
+
+    bench::load_config config;
+    std::string host = "127.0.0.1";
+    int port = greet::default_port;
+    std::string unix_path;
+    std::string mode_name = "greet";
+    double duration = 5;
+    double delay = 0;
+    double timeout = 10;
+    bool json = false;
+
+    auto* host_opt = app.add_option("--host", host, "Server address or name (resolved once)")
+                         ->capture_default_str();
+    auto* port_opt = app.add_option("--port", port, "Server TCP port")
+                         ->capture_default_str()
+                         ->check(CLI::Range(1, 65535));
+    app.add_option("--unix", unix_path, "Connect to this Unix stream socket instead of TCP")
+        ->excludes(host_opt)
+        ->excludes(port_opt);
+    app.add_option("--mode", mode_name, "greet: one request per connection; echo: ping-pong")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"greet", "echo"}));
+    auto* message_opt = app.add_option("--message", config.message, "greet: what each client sends")
+                            ->capture_default_str();
+    auto* expect_opt = app.add_option("--expect", config.expect,
+                                      "greet: the reply that counts as success [default: \"welcome "
+                                      "to server!\" for the message \"1\", else \"please go out!\"]");
+    auto* size_opt = app.add_option("--size", config.size, "echo: bytes per message")
+                         ->capture_default_str()
+                         ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+    app.add_option("--connections", config.connections,
+                   "Concurrent clients (closed loop), or the most requests in flight (--rate)")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+    app.add_option("--duration", duration, "Seconds to run")
+                             ->capture_default_str()
+                             ->check(greet::cli::seconds_range(0.001));
+    app.add_option("--count", config.count,
+                   "Requests to make in all (successes and errors), then stop; wins over --duration")
+        ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
+    auto* delay_opt = app.add_option("--delay", delay,
+                                     "greet: seconds each client waits between connecting and sending")
+                          ->capture_default_str()
+                          ->check(greet::cli::seconds_range(0));
+    auto* rate_opt = app.add_option("--rate", config.rate,
+                                    "greet: start this many requests per second on a fixed schedule "
+                                    "(open loop; latency counts from the scheduled start)")
+                         ->check(CLI::Range(0.001, 1e7));
+    app.add_option("--timeout", timeout, "Seconds one request may take, connect included")
+        ->capture_default_str()
+        ->check(greet::cli::seconds_range(0.001));
+    app.add_flag("--json", json, "Print only one JSON object on stdout");
+
+    if (auto code = greet::cli::parse(app, argc, argv)) return *code;
+    const auto mode = mode_name == "echo" ? bench::mode::echo : bench::mode::greet;
+    if (mode == bench::mode::echo) {
+        for (auto* opt : {message_opt, expect_opt, delay_opt, rate_opt}) {
+            if (opt->count() != 0) {
+                greet::cli::report(name, opt->get_name() + " applies to --mode greet only (see --help)");
+                return greet::cli::usage;
+            }
+        }
+    } else if (size_opt->count() != 0) {
+        greet::cli::report(name, "--size applies to --mode echo only (see --help)");
+        return greet::cli::usage;
+    }
+
+    config.mode = mode;
+    if (expect_opt->count() == 0) config.expect = std::string(bench::default_expected_reply(config.message));
+    config.duration = greet::cli::seconds(duration);
+    config.delay = greet::cli::seconds(delay);
+    config.timeout = greet::cli::seconds(timeout);
+    config.progress = !json && ::isatty(2) == 1;
+
+    try {
+        if (!unix_path.empty()) {
+            config.target = sock::address::unix_path(unix_path);
+        } else {
+            const auto infos = sock::getaddrinfo(host, static_cast<std::uint16_t>(port),
+                                                 greet::family_for(host), sock::kind::stream);
+            config.target = infos.front().addr;
+        }
+        const std::size_t fds = bench::raise_descriptor_limit();
+        if (config.connections + spare_descriptors > fds)
+            greet::cli::report(name, "warning: " + std::to_string(config.connections) +
+                                         " connections but only " + std::to_string(fds) +
+                                         " descriptors; expect errors of kind \"other\"");
+        const auto results = bench::run_load(config);
+        write_stdout(json ? bench::format_json(results) : bench::format_summary(results));
+    } catch (const std::exception& e) {
+        greet::cli::report(name, e.what());
+        return greet::cli::failure;
+    }
+    return greet::cli::ok;
+}
