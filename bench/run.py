@@ -1,0 +1,843 @@
+#!/usr/bin/env python3
+"""The side-by-side benchmark: greet-server against its peers, echo-server against its floor.
+
+    python3 bench/run.py           # full run: bench/RESULTS.md, bench/results.json, bench/results.png
+    python3 bench/run.py --smoke   # every workload for about a second (the ctest bench_smoke)
+
+It installs the Debian packages it needs when run as root (nginx-light,
+libnginx-mod-stream, libasio-dev, gnuplot-nox), builds the project in Release
+into build-bench/, then runs W1-W4 on loopback with the server pinned to CPU 0
+and greet-bench to CPU 1, a fresh server process per run, rounds interleaved.
+Standard library only. See bench/README.md for the workloads and the output.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+SERVER_CPU, BENCH_CPU = "0", "1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PACKAGES = {  # Debian package: what shows it is there
+    "nginx-light": lambda: shutil.which("nginx") or Path("/usr/sbin/nginx").exists(),
+    "libnginx-mod-stream": lambda: Path("/usr/lib/nginx/modules/ngx_stream_module.so").exists(),
+    "libasio-dev": lambda: Path("/usr/include/asio.hpp").exists(),
+    "gnuplot-nox": lambda: shutil.which("gnuplot"),
+}
+START_TIMEOUT_S = 15  # run_nginx.sh alone may take 10 s to give up
+STOP_GRACE_S = 8  # greet-server lets in-flight clients finish for up to 5 s
+
+
+@dataclass
+class Plan:
+    """How long and how hard each workload runs."""
+    runs: int
+    w1_connections: int
+    w1_duration: float
+    w2_clients: int
+    w2_delay: float
+    w2_cap: float  # duration cap for the seed's one-at-a-time server
+    w3_rate: int
+    w3_duration: float
+    w3_inflight: int
+    w4_connections: tuple[int, ...]
+    w4_sizes: tuple[int, ...]
+    w4_duration: float
+    quiet_wait: float  # most seconds to wait before a run for other work on its CPUs to calm down
+
+
+FULL = Plan(runs=5, w1_connections=64, w1_duration=5, w2_clients=10000, w2_delay=2, w2_cap=10,
+            w3_rate=10000, w3_duration=5, w3_inflight=1000, w4_connections=(1, 100, 1000),
+            w4_sizes=(16, 16384), w4_duration=3, quiet_wait=3)
+SMOKE = Plan(runs=1, w1_connections=8, w1_duration=1, w2_clients=200, w2_delay=0.2, w2_cap=2,
+             w3_rate=500, w3_duration=1, w3_inflight=100, w4_connections=(1, 10),
+             w4_sizes=(16, 16384), w4_duration=1, quiet_wait=0)
+
+
+@dataclass
+class Server:
+    key: str
+    label: str
+    argv: list[str]
+    ours: bool = False
+    unavailable: str = ""  # why it can't run, when it can't
+
+
+@dataclass
+class Run:
+    """One server process under one load: what we asked and what we measured."""
+    workload: str
+    server: str
+    params: dict
+    round: int
+    status: str = "ok"  # ok | failed | unavailable
+    note: str = ""
+    bench: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- processes
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def child_setup() -> None:
+    """In each child before exec: all the descriptors the hard limit allows (W2 needs 10k+),
+    and death with this script, so no server outlives it even if it is killed."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_live: dict[int, subprocess.Popen] = {}  # every child still running, killed on the way out
+
+
+def spawn(argv: list[str], cpu: str, stdout, stderr) -> subprocess.Popen:
+    proc = subprocess.Popen(["taskset", "-c", cpu, *argv], stdin=subprocess.DEVNULL,
+                            stdout=stdout, stderr=stderr, preexec_fn=child_setup,
+                            start_new_session=True, cwd=ROOT)
+    _live[proc.pid] = proc
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> int | None:
+    """SIGTERM, then SIGKILL after a grace period; then whatever is left of its process
+    group (run_nginx.sh's helper). Returns the exit status (negative: killed by signal)."""
+    code = proc.poll()
+    if code is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+    deadline = time.monotonic() + 2  # run_nginx.sh's helper notices within 0.2 s, then cleans up
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _live.pop(proc.pid, None)
+    return code
+
+
+def stop_all() -> None:
+    for proc in list(_live.values()):
+        try:
+            stop(proc)
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+
+def tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+LISTENING = re.compile(r"^(?:listening on (\S+):)?(\d+)\s*$")
+
+
+def start_server(server: Server, tmp: Path) -> tuple[subprocess.Popen, str, int]:
+    """Starts it on CPU 0 and waits for its `listening on HOST:PORT` line (the seed's
+    server prints the bare port)."""
+    out, err = tmp / f"{server.key}.out", tmp / f"{server.key}.err"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = spawn(server.argv, SERVER_CPU, o, e)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        first = out.read_text(errors="replace").split("\n", 1)
+        if len(first) == 2:
+            m = LISTENING.match(first[0])
+            if not m:
+                stop(proc)
+                raise RuntimeError(f"unexpected first line {first[0]!r}")
+            return proc, m.group(1) or "127.0.0.1", int(m.group(2))
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    code = stop(proc)
+    raise RuntimeError(f"did not start (exit {code}): {tail(err)}")
+
+
+def cpu_us(pid: int) -> float:
+    """utime+stime+cutime+cstime from /proc/PID/stat, in microseconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) * 1e6 / CLK_TCK
+
+
+def vm_hwm_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def busy_us() -> float:
+    """CPU time spent on the two benchmark CPUs so far (user, nice, system, steal; interrupt
+    time is left out, as it is from a process's own figures), from /proc/stat."""
+    total = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *ticks = line.split()
+            if name in (f"cpu{SERVER_CPU}", f"cpu{BENCH_CPU}"):
+                user, nice, system, _idle, _iowait, _irq, _softirq, steal = (int(t) for t in ticks[:8])
+                total += user + nice + system + steal
+    return total * 1e6 / CLK_TCK
+
+
+QUIET_BELOW_PCT = 20  # of one CPU: what other work on the two CPUs may use before a run starts
+
+
+def wait_for_quiet(most: float) -> tuple[float, float]:
+    """Waits (a little) for other work on the benchmark's CPUs to calm down, since this
+    machine may be shared. Returns (seconds waited, their busy % over the last sample)."""
+    start = time.monotonic()
+    while True:
+        b0, t0 = busy_us(), time.monotonic()
+        time.sleep(0.25)
+        pct = 100 * (busy_us() - b0) / ((time.monotonic() - t0) * 1e6)
+        waited = time.monotonic() - start
+        if pct < QUIET_BELOW_PCT or waited >= most:
+            return waited, pct
+
+
+def run_bench(argv: list[str], timeout: float, tmp: Path) -> dict:
+    """Runs greet-bench on CPU 1 to completion (killed past `timeout`); returns its JSON
+    plus its own CPU time and wall time, so a saturated load generator shows."""
+    out, err = tmp / "bench.out", tmp / "bench.err"
+    start = time.monotonic()
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = spawn(argv, BENCH_CPU, o, e)
+    timed_out = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() - start > timeout:
+            timed_out = True
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.05)
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    _live.pop(proc.pid, None)
+    result = None
+    for line in reversed(out.read_text(errors="replace").splitlines()):
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+            except ValueError:
+                pass
+            break
+    if timed_out:
+        raise RuntimeError(f"greet-bench ran past its {timeout:.0f} s bound and was killed")
+    if result is None:
+        raise RuntimeError(f"greet-bench exit {proc.returncode}, no JSON: {tail(err)}")
+    result["exit"] = proc.returncode
+    result["bench_cpu_us"] = (usage.ru_utime + usage.ru_stime) * 1e6
+    result["bench_wall_s"] = wall
+    return result
+
+
+def measure(server: Server, bench_argv: list[str], timeout: float, quiet_wait: float, run: Run) -> None:
+    """One run: a fresh server, CPU sampled right before and after the load, peak RSS at
+    the end, then the server stopped whatever happened."""
+    with tempfile.TemporaryDirectory(prefix="sock-bench-") as tmpname:
+        tmp = Path(tmpname)
+        proc = None
+        try:
+            proc, host, port = start_server(server, tmp)
+            waited, busy_before = wait_for_quiet(quiet_wait)  # also lets the server settle into its loop
+            cpu0, busy0, t0 = cpu_us(proc.pid), busy_us(), time.monotonic()
+            res = run_bench([*bench_argv, "--host", host, "--port", str(port)], timeout, tmp)
+            cpu1, busy1, t1 = cpu_us(proc.pid), busy_us(), time.monotonic()
+            rss = vm_hwm_kib(proc.pid)
+            crashed = proc.poll()
+            run.bench = res
+            # Others' CPU: what the two CPUs did beyond the server and greet-bench (other
+            # processes on a shared machine); it disturbs the figures when it is high.
+            others = busy1 - busy0 - (cpu1 - cpu0) - res["bench_cpu_us"]
+            run.metrics = {"server_cpu_us": cpu1 - cpu0, "server_wall_s": t1 - t0, "rss_kib": rss,
+                           "others_cpu_pct": max(0.0, 100 * others / ((t1 - t0) * 1e6)),
+                           "quiet_wait_s": waited, "busy_before_pct": busy_before}
+            if crashed is not None:
+                run.status, run.note = "failed", f"server exited ({crashed}) during the load: {tail(tmp / (server.key + '.err'))}"
+        except (RuntimeError, OSError) as e:
+            run.status, run.note = "failed", str(e)
+        finally:
+            if proc is not None:
+                code = stop(proc)
+                run.metrics["server_exit"] = code
+                if server.ours and code != 0 and run.status == "ok":
+                    run.status, run.note = "failed", f"exit status {code} after SIGTERM: {tail(tmp / (server.key + '.err'))}"
+
+
+# ---------------------------------------------------------------- workloads
+
+def greet_servers(bin_dir: Path) -> list[Server]:
+    nginx_missing = [p for p in ("nginx-light", "libnginx-mod-stream") if not PACKAGES[p]()]
+    servers = [
+        Server("sock", "greet-server", [str(bin_dir / "greet-server"), "--host", "127.0.0.1",
+                                        "--port", "0", "--quiet", "--threads", "1"], ours=True),
+        Server("floor", "floor (C epoll)", [str(bin_dir / "peer-floor-greet"), "0"]),
+        Server("nginx", "nginx stream", ["bash", str(BENCH_DIR / "peers/run_nginx.sh"), "0"],
+               unavailable=f"{' and '.join(nginx_missing)} not installed" if nginx_missing else ""),
+        Server("asio", "Asio coroutines", [str(bin_dir / "peer-asio-greet"), "0"]),
+        Server("asyncio", "Python asyncio", [sys.executable, str(BENCH_DIR / "peers/asyncio_greet.py"), "0"]),
+        Server("seed", "seed server.py", [sys.executable, str(ROOT / "tests/python/seed_server.py"), "0"]),
+    ]
+    return mark_missing(servers)
+
+
+def echo_servers(bin_dir: Path) -> list[Server]:
+    return mark_missing([
+        Server("sock", "echo-server", [str(bin_dir / "echo-server"), "--port", "0", "--threads", "1"], ours=True),
+        Server("floor", "floor (C epoll)", [str(bin_dir / "peer-floor-echo"), "0"]),
+        Server("asio", "Asio coroutines", [str(bin_dir / "peer-asio-echo"), "0"]),
+    ])
+
+
+def mark_missing(servers: list[Server]) -> list[Server]:
+    for s in servers:
+        exe = Path(s.argv[0])
+        if exe.is_absolute() and not exe.exists() and not s.unavailable:
+            s.unavailable = f"{exe.name} not built" + (" (libasio-dev missing?)" if "asio" in exe.name else "")
+    return servers
+
+
+def workloads(plan: Plan, program: str) -> list[tuple[str, str, dict, list[str], float]]:
+    """(workload, server group, params, greet-bench arguments, time bound) for one round."""
+    cases = []
+    bench = [program, "--json"]
+    w1 = [*bench, "--mode", "greet", "--message", "1", "--connections", str(plan.w1_connections),
+          "--duration", str(plan.w1_duration)]
+    cases.append(("W1", "greet", {}, w1, plan.w1_duration + 30))
+    w2 = [*bench, "--mode", "greet", "--message", "1", "--connections", str(plan.w2_clients),
+          "--count", str(plan.w2_clients), "--delay", str(plan.w2_delay), "--timeout", str(plan.w2_delay + 8)]
+    cases.append(("W2", "greet", {}, w2, plan.w2_delay + 60))
+    w3 = [*bench, "--mode", "greet", "--message", "1", "--rate", str(plan.w3_rate),
+          "--connections", str(plan.w3_inflight), "--duration", str(plan.w3_duration)]
+    cases.append(("W3", "greet", {}, w3, plan.w3_duration + 30))
+    for conns in plan.w4_connections:
+        for size in plan.w4_sizes:
+            w4 = [*bench, "--mode", "echo", "--size", str(size), "--connections", str(conns),
+                  "--duration", str(plan.w4_duration)]
+            cases.append(("W4", "echo", {"connections": conns, "size": size}, w4, plan.w4_duration + 30))
+    return cases
+
+
+def derive(run: Run, plan: Plan) -> None:
+    """The workload's figures from greet-bench's JSON and the /proc samples."""
+    b, m = run.bench, run.metrics
+    done, wall = b.get("completed", 0), m["server_wall_s"]
+    cpu = m["server_cpu_us"]
+    lat = b.get("latency_us") or {}
+    m.update(completed=done, errors=b.get("errors", 0), rate=b.get("rate", 0.0),
+             server_cpu_pct=100 * cpu / (wall * 1e6), bench_cpu_pct=100 * b["bench_cpu_us"] / (b["bench_wall_s"] * 1e6),
+             cpu_us_per_op=cpu / done if done else None)
+    if run.workload == "W2":
+        p99 = lat.get("p99")
+        m["p99_beyond_delay_us"] = p99 - plan.w2_delay * 1e6 if p99 is not None and done else None
+    if run.workload == "W3":
+        m.update({k: lat.get(k) for k in ("p50", "p99", "p999")})
+    if run.workload == "W4":
+        m["mib_per_s"] = m["rate"] * run.params["size"] / 2**20
+
+
+def execute(plan: Plan, bin_dir: Path, only: set[str] | None, keys: set[str] | None) -> tuple[list[Run], dict]:
+    groups = {"greet": greet_servers(bin_dir), "echo": echo_servers(bin_dir)}
+    if keys:
+        for servers in groups.values():
+            servers[:] = [s for s in servers if s.key in keys]
+    bench = str(bin_dir / "greet-bench")
+    if not Path(bench).exists():
+        raise SystemExit(f"run.py: {bench} not found; build the project first")
+    cases = [c for c in workloads(plan, bench) if not only or c[0] in only]
+    runs: list[Run] = []
+    total = plan.runs * sum(len(groups[c[1]]) for c in cases)
+    began = time.monotonic()
+    for rnd in range(plan.runs):
+        for workload, group, params, argv, bound in cases:
+            servers = groups[group]
+            shift = rnd % len(servers)  # rotate who goes first, so no server always follows another
+            for server in servers[shift:] + servers[:shift]:
+                run = Run(workload, server.key, params, rnd)
+                runs.append(run)
+                argv_here = list(argv)
+                if workload == "W2" and server.key == "seed":
+                    # greet-bench's --count outranks --duration: cap by time alone instead
+                    # (requests still waiting at the cap are cut off, not counted as errors).
+                    i = argv_here.index("--count")
+                    argv_here[i:i + 2] = ["--duration", str(plan.w2_cap)]
+                    i = argv_here.index("--timeout")
+                    argv_here[i + 1] = str(plan.w2_cap + 5)
+                    run.note = f"capped at {plan.w2_cap:g} s: serves one client at a time"
+                if server.unavailable:
+                    run.status, run.note = "unavailable", server.unavailable
+                    continue
+                measure(server, argv_here, bound, plan.quiet_wait, run)
+                if run.status == "ok":
+                    derive(run, plan)
+                elif not server.ours and rnd == 0 and "did not start" in run.note:
+                    server.unavailable = run.note  # a peer that can't start won't on the next run either
+                progress(len(runs), total, began, run, groups)
+    return runs, {g: [s.__dict__ for s in servers] for g, servers in groups.items()}
+
+
+def progress(done: int, total: int, began: float, run: Run, groups: dict) -> None:
+    m = run.metrics
+    desc = f"{run.workload} {run.server}" + "".join(f" {k}={v}" for k, v in run.params.items())
+    if run.status != "ok":
+        what = f"{run.status}: {run.note}"
+    else:
+        what = (f"completed={m['completed']} errors={m['errors']} rate={m['rate']:.0f}/s "
+                f"server_cpu={m['server_cpu_pct']:.0f}% bench_cpu={m['bench_cpu_pct']:.0f}%")
+    print(f"[{done}/{total} {time.monotonic() - began:5.0f}s] round {run.round + 1} {desc}: {what}", flush=True)
+
+
+# ---------------------------------------------------------------- aggregation
+
+def med(runs: list[Run], key: str):
+    values = [r.metrics.get(key) for r in runs if r.status == "ok" and r.metrics.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def by_case(runs: list[Run], workload: str, server: str, **params) -> list[Run]:
+    return [r for r in runs if r.workload == workload and r.server == server
+            and all(r.params.get(k) == v for k, v in params.items())]
+
+
+def summarize(runs: list[Run], plan: Plan, groups: dict) -> dict:
+    """Medians per case, keyed 'W1/sock', 'W4/floor/100x16'."""
+    summary = {}
+    for r in runs:
+        key = "/".join([r.workload, r.server] + ([f"{r.params['connections']}x{r.params['size']}"] if r.params else []))
+        if key in summary:
+            continue
+        case = by_case(runs, r.workload, r.server, **r.params)
+        ok = [c for c in case if c.status == "ok"]
+        entry = {"workload": r.workload, "server": r.server, "params": r.params,
+                 "runs": len(case), "ok_runs": len(ok),
+                 "status": "ok" if ok else case[0].status, "note": next((c.note for c in case if c.note), "")}
+        for k in ("completed", "errors", "rate", "cpu_us_per_op", "server_cpu_pct", "bench_cpu_pct",
+                  "rss_kib", "p99_beyond_delay_us", "p50", "p99", "p999", "mib_per_s", "others_cpu_pct"):
+            v = med(case, k)
+            if v is not None:
+                entry[k] = v
+        if ok:
+            entry["min_completed"] = min(c.metrics["completed"] for c in ok)
+            entry["max_errors"] = max(c.metrics["errors"] for c in ok)
+        summary[key] = entry
+    return summary
+
+
+def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
+    """Issue 3 section 4: our medians over the floor's (and Asio's, for RSS), same run."""
+    rows = []
+
+    def paired(workload, metric, ref, params):
+        """Median over rounds of ours ÷ the reference in the same round: runs next to each
+        other in time share the machine's state, so this cancels most of its drift."""
+        qs = []
+        for mine in by_case(runs, workload, "sock", **params):
+            theirs = [r for r in by_case(runs, workload, ref, **params) if r.round == mine.round]
+            if mine.status == "ok" and theirs and theirs[0].status == "ok":
+                a, b = mine.metrics.get(metric), theirs[0].metrics.get(metric)
+                if a is not None and b:
+                    qs.append(a / b)
+        return statistics.median(qs) if qs else None
+
+    def ratio(workload, metric, label, op, limit, ref="floor", suffix=""):
+        ours, other = summary.get(f"{workload}/sock{suffix}", {}), summary.get(f"{workload}/{ref}{suffix}", {})
+        a, b = ours.get(metric), other.get(metric)
+        params = {}
+        if suffix:
+            conns, size = suffix[1:].split("x")
+            params = {"connections": int(conns), "size": int(size)}
+        q = paired(workload, metric, ref, params)
+        name = workload
+        if suffix:
+            conns, size = suffix[1:].split("x")
+            name += f" {int(conns):,} conn × {size_name(int(size))}"
+        row = {"workload": name,
+               "what": label, "ours": a, "ref": b, "ref_name": ref, "target": f"{op} {limit:g}×"}
+        if q is None:
+            row.update(ratio=None, result="n/a", why=f"{ref} unavailable" if b is None else "no data")
+        else:
+            good = q <= limit if op == "≤" else q >= limit
+            row.update(ratio=q, result="PASS" if good else "MISS",
+                       why="" if good else f"{abs(q / limit - 1) * 100:.1f}% {'over' if op == '≤' else 'under'} the target")
+        rows.append(row)
+
+    ratio("W1", "cpu_us_per_op", "server CPU µs per greeting", "≤", 1.05)
+    ratio("W1", "rate", "greetings/s", "≥", 0.97)
+    ours = summary.get("W2/sock", {})
+    served = ours.get("ok_runs") and ours.get("ok_runs") == ours.get("runs") \
+        and ours.get("min_completed") == plan.w2_clients and ours.get("max_errors") == 0
+    rows.append({"workload": "W2", "what": f"all {plan.w2_clients} served, 0 errors, in every run",
+                 "ours": ours.get("min_completed"), "ref": None, "ref_name": "", "target": "all, 0 errors",
+                 "ratio": None, "result": "PASS" if served else "MISS",
+                 "why": "" if served else f"fewest completed {ours.get('min_completed')}, most errors {ours.get('max_errors')}"})
+    ratio("W2", "p99_beyond_delay_us", "p99 beyond the delay", "≤", 1.1)
+    ratio("W2", "rss_kib", "server peak RSS", "≤", 0.5, ref="asio")
+    ratio("W3", "p99", "p99 latency", "≤", 1.1)
+    for conns in plan.w4_connections:
+        for size in plan.w4_sizes:
+            ratio("W4", "rate", "messages/s", "≥", 0.97, suffix=f"/{conns}x{size}")
+            ratio("W4", "cpu_us_per_op", "server CPU µs per message", "≤", 1.05, suffix=f"/{conns}x{size}")
+    return rows
+
+
+# ---------------------------------------------------------------- report
+
+def num(v, digits: int = 3) -> str:
+    """A figure with about `digits` significant digits and thousands separators."""
+    if v is None:
+        return "–"
+    if isinstance(v, int) or abs(v) >= 10 ** (digits - 1):
+        return f"{round(v):,}"
+    return f"{v:.{max(0, digits - 1 - len(str(int(abs(v)))) + (1 if abs(v) < 1 else 0))}f}"
+
+
+def size_name(size: int) -> str:
+    return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def status_cells(entry: dict, width: int) -> list[str] | None:
+    """A row's cells when the case has no figures to show."""
+    if entry.get("ok_runs"):
+        return None
+    return [entry["status"] + (f": {entry['note']}" if entry["note"] else "")] + ["–"] * (width - 1)
+
+
+def paced_by(e: dict) -> str:
+    server, bench = e.get("server_cpu_pct") or 0, e.get("bench_cpu_pct") or 0
+    if server >= 85:
+        return "server"
+    return "greet-bench" if bench >= 85 else "neither (latency)"
+
+
+def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups: dict, meta: dict) -> str:
+    labels = {g: {s["key"]: s["label"] for s in servers} for g, servers in groups.items()}
+    out = [f"# Benchmark results{' (smoke)' if meta['smoke'] else ''}", "",
+           f"Every figure here comes from `{meta['command']}`, run {meta['date']} on the machine "
+           "below; none is written by hand. Run it again to reproduce them. "
+           f"Raw per-run data: `{meta['json_name']}`; chart: `{meta['png_name']}`.", "",
+           f"- Machine: {meta['machine']['nproc']} CPUs ({meta['machine']['cpu']}), Linux "
+           f"{meta['machine']['kernel']}, Python {meta['machine']['python']}",
+           f"- Build: `{meta['build']}`",
+           f"- {plan.runs} interleaved round{'s' if plan.runs > 1 else ''}: each round runs every workload "
+           "against every server in turn (starting with a different server each round); "
+           "tables show medians over the rounds. A fresh server process per run.",
+           f"- Server pinned to CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`), single-threaded "
+           f"(`--threads 1`); `greet-bench` pinned to CPU {BENCH_CPU}; loopback TCP.",
+           "- Server CPU: utime+stime (+ children) from `/proc/PID/stat`, sampled right before and "
+           f"after the load (clock ticks of {1e6 / CLK_TCK:g} µs). Peak RSS: `VmHWM` from "
+           "`/proc/PID/status` at the end of the run. greet-bench CPU: its own rusage, to show "
+           "whether the load generator was the bottleneck (near 100% means it was).",
+           f"- Total time: {meta['elapsed_s'] / 60:.1f} min. Load average (1, 5, 15 min) before the build: "
+           f"{' '.join(meta['loadavg']['before_build'])}; at the end: {' '.join(meta['loadavg']['after'])} "
+           "(other work on the machine shows here).", ""]
+
+    out += ["## Targets (issue 3, section 4)", "",
+            "Ratio: ours over the floor's (RSS: over Asio's) in the same round, median over the rounds "
+            "(runs next to each other in time share the machine's state, so pairing them cancels most "
+            "of its drift). The ours and reference columns are the medians of the tables below.", ""]
+    out.append(table(["workload", "metric", "ours", "reference", "ratio", "target", "result"],
+                     [[r["workload"], r["what"], num(r["ours"]), (f"{num(r['ref'])} ({r['ref_name']})" if r["ref_name"] else "–"),
+                       (f"{r['ratio']:.3f}×" if r["ratio"] is not None else "–"), r["target"],
+                       f"**{r['result']}**" + (f" ({r['why']})" if r["why"] else "")] for r in rows]))
+    out.append("")
+
+    def section(workload: str, group: str, title: str, header: list[str], cells) -> None:
+        out.extend([f"## {title}", ""])
+        body = []
+        for s in groups[group]:
+            e = summary.get(f"{workload}/{s['key']}")
+            if e is None:
+                continue
+            body.append([labels[group][s["key"]]] + (status_cells(e, len(header) - 1) or cells(e)))
+        out.extend([table(header, body), ""])
+
+    p = plan
+    section("W1", "greet", f"W1 saturation: {p.w1_connections} concurrent fast clients, {p.w1_duration:g} s",
+            ["server", "greetings/s", "server CPU µs/greeting", "server CPU %", "greet-bench CPU %", "paced by",
+             "others' CPU %", "errors (median)", "ok runs"],
+            lambda e: [num(e.get("rate")), num(e.get("cpu_us_per_op")), num(e.get("server_cpu_pct")),
+                       num(e.get("bench_cpu_pct")), paced_by(e), num(e.get("others_cpu_pct")), num(e.get("errors")),
+                       f"{e['ok_runs']}/{e['runs']}"])
+    out.extend(["\"Paced by\" names whichever side used 85% of its CPU or more (greet-bench: the load "
+                "generator, not the server, set the rate, so greetings/s compares the generator's "
+                "work with each server more than the servers alone; CPU per greeting still compares "
+                "the servers). \"Others' CPU %\": what other processes used of the two benchmark "
+                "CPUs during the load, in % of one CPU.", ""])
+    section("W2", "greet", f"W2 slow clients: {p.w2_clients:,} concurrent, each waits {p.w2_delay:g} s before sending",
+            ["server", "completed (median; fewest)", "errors (median; most)", "p99 beyond the delay µs", "peak RSS KiB", "note"],
+            lambda e: [f"{num(e.get('completed'))}; {num(e.get('min_completed'))}", f"{num(e.get('errors'))}; {num(e.get('max_errors'))}",
+                       num(e.get("p99_beyond_delay_us")), num(e.get("rss_kib")), e["note"]])
+    beyond = summary.get("W2/sock", {}).get("p99_beyond_delay_us")
+    if beyond is not None:
+        bucket_ms = 2 ** (int(math.log2(p.w2_delay * 1e6 + beyond)) - 6) / 1000
+        out.extend([f"greet-bench's latency histogram keeps 64 buckets per power of two, so at "
+                    f"greet-server's p99 ({num((p.w2_delay * 1e6 + beyond) / 1e6)} s from the start of connect) a latency "
+                    f"is known to within {bucket_ms:g} ms: the p99 beyond the delay moves in steps that size.", ""])
+    section("W3", "greet", f"W3 open loop: {p.w3_rate:,} greetings/s offered for {p.w3_duration:g} s "
+            f"(at most {p.w3_inflight:,} in flight; latency from the scheduled start)",
+            ["server", "achieved/s", "p50 µs", "p99 µs", "p99.9 µs", "server CPU %", "others' CPU %", "errors (median)"],
+            lambda e: [num(e.get("rate")), num(e.get("p50")), num(e.get("p99")), num(e.get("p999")),
+                       num(e.get("server_cpu_pct")), num(e.get("others_cpu_pct")), num(e.get("errors"))])
+
+    out.extend([f"## W4 echo ping-pong: one message in flight per connection, {p.w4_duration:g} s", ""])
+    body = []
+    for conns in p.w4_connections:
+        for size in p.w4_sizes:
+            for s in groups["echo"]:
+                e = summary.get(f"W4/{s['key']}/{conns}x{size}")
+                if e is None:
+                    continue
+                first = [f"{conns:,}", size_name(size), labels["echo"][s["key"]]]
+                body.append(first + (status_cells(e, 7) or [
+                    num(e.get("rate")), num(e.get("mib_per_s")), num(e.get("cpu_us_per_op")),
+                    num(e.get("server_cpu_pct")), num(e.get("bench_cpu_pct")), num(e.get("others_cpu_pct")),
+                    num(e.get("errors"))]))
+    out.extend([table(["connections", "message", "server", "messages/s", "MiB/s (each way)", "server CPU µs/message",
+                       "server CPU %", "greet-bench CPU %", "others' CPU %", "errors"], body), ""])
+    unavailable = sorted({f"{r.server} ({r.note})" for r in runs if r.status == "unavailable"})
+    failed = [f"{r.workload} {r.server}" + "".join(f" {k}={v}" for k, v in r.params.items())
+              + f" round {r.round + 1}: {r.note}" for r in runs if r.status == "failed"]
+    if unavailable or failed:
+        out.extend(["## Unavailable and failed runs", ""] + [f"- unavailable: {u}" for u in unavailable]
+                   + [f"- failed: {f}" for f in failed] + [""])
+    return "\n".join(out)
+
+
+def chart(summary: dict, plan: Plan, groups: dict, png: Path, tmp: Path) -> str:
+    """results.png with gnuplot: W1 rate and CPU per greeting, W2 and W3 latency, W4 messages/s."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return "gnuplot not installed: no chart"
+    labels = {g: {s["key"]: s["label"] for s in servers} for g, servers in groups.items()}
+
+    def bars(title: str, workload: str, metric: str, color: str) -> str:
+        """One panel of bars, one per greeting server; an empty slot when there is no data."""
+        rows = [(labels["greet"][s["key"]], summary.get(f"{workload}/{s['key']}", {}).get(metric))
+                for s in groups["greet"] if not (workload == "W2" and s["key"] == "seed")]  # seed: capped
+        rows = [(label, v) for label, v in rows if v is not None and v > 0]
+        if not rows:
+            return "set multiplot next"
+        path = tmp / f"{workload}_{metric}.dat"
+        path.write_text("".join(f"\"{label}\" {v}\n" for label, v in rows))
+        return f"set title '{title}'\nplot '{path}' using 2:xtic(1) lc rgb '{color}'"
+
+    w4 = tmp / "w4.dat"
+    w4_panel = "set multiplot next"
+    with open(w4, "w") as f:
+        f.write("case " + " ".join(f"\"{labels['echo'][s['key']]}\"" for s in groups["echo"]) + "\n")
+        for conns in plan.w4_connections:
+            for size in plan.w4_sizes:
+                vals = [summary.get(f"W4/{s['key']}/{conns}x{size}", {}).get("rate") for s in groups["echo"]]
+                f.write(f"\"{conns}×{size_name(size)}\" " + " ".join(str(v) if v else "NaN" for v in vals) + "\n")
+                if any(vals):
+                    w4_panel = ("set title 'W4 echo messages/s (connections × message size)'\nset key top left\n"
+                                f"plot for [i=2:{1 + len(groups['echo'])}] '{w4}' using i:xtic(1) title columnheader(i)")
+    terms = subprocess.run([gnuplot, "-e", "set terminal"], capture_output=True, text=True).stderr \
+        + subprocess.run([gnuplot, "-e", "set terminal"], capture_output=True, text=True).stdout
+    term = "pngcairo size 1500,950 font ',10'" if "pngcairo" in terms else "png size 1500,950"
+    panel = ("set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1; "
+             "set boxwidth 0.8; set grid ytics; set logscale y; set format y '%.0s%c'; set xtics rotate by -25 scale 0; unset key; ")
+    script = f"""
+set terminal {term}
+set output '{png}'
+set multiplot layout 2,3 title 'sock benchmark: medians of {plan.runs} interleaved runs (server on CPU {SERVER_CPU}, load on CPU {BENCH_CPU})'
+{panel}
+{bars(f"W1 greetings/s ({plan.w1_connections} clients)", "W1", "rate", "#4472c4")}
+{bars("W1 server CPU µs per greeting", "W1", "cpu_us_per_op", "#ed7d31")}
+{bars(f"W2 p99 beyond the {plan.w2_delay:g} s delay, µs ({plan.w2_clients} slow clients)", "W2", "p99_beyond_delay_us", "#a5a5a5")}
+{bars("W2 server peak RSS, KiB", "W2", "rss_kib", "#70ad47")}
+{bars(f"W3 p99 latency, µs ({plan.w3_rate}/s offered)", "W3", "p99", "#5b9bd5")}
+{w4_panel}
+unset multiplot
+"""
+    (tmp / "chart.gp").write_text(script)
+    res = subprocess.run([gnuplot, str(tmp / "chart.gp")], capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        return f"gnuplot failed: {res.stderr.strip()[-300:]}"
+    return ""
+
+
+README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def update_readme(rows: list[dict], meta: dict) -> None:
+    """Refreshes the generated summary between the markers in bench/README.md."""
+    readme = BENCH_DIR / "README.md"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return
+    body = [README_BEGIN, f"_Generated by `{meta['command']}` on {meta['date']}; details in RESULTS.md._", "",
+            table(["workload", "metric", "ratio (ours ÷ reference)", "target", "result"],
+                  [[r["workload"], r["what"] + (f" vs {r['ref_name']}" if r["ref_name"] else ""),
+                    f"{r['ratio']:.3f}×" if r["ratio"] is not None else num(r["ours"]), r["target"], r["result"]]
+                   for r in rows]), README_END]
+    head, rest = text.split(README_BEGIN, 1)
+    readme.write_text(head + "\n".join(body) + rest.split(README_END, 1)[1])
+
+
+# ---------------------------------------------------------------- set-up
+
+def ensure_packages(install: bool) -> None:
+    missing = [p for p, present in PACKAGES.items() if not present()]
+    if not missing or not install:
+        for p in missing:
+            print(f"run.py: {p} is not installed: what needs it is skipped", file=sys.stderr)
+        return
+    command = f"apt-get install -y --no-install-recommends {' '.join(missing)}"
+    if os.geteuid() != 0:
+        print(f"run.py: missing Debian packages; run:\n  sudo {command}\n(or pass --no-install to skip what needs them)",
+              file=sys.stderr)
+        raise SystemExit(1)
+    print(f"run.py: installing {' '.join(missing)}", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    ok = subprocess.run(["apt-get", "update", "-qq"], env=env).returncode == 0 \
+        and subprocess.run(shlex.split(command) + ["-qq"], env=env).returncode == 0
+    if not ok:
+        print("run.py: apt-get failed; peers that need those packages are reported unavailable", file=sys.stderr)
+
+
+def build(build_dir: Path) -> None:
+    configure = ["cmake", "-S", str(ROOT), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
+                 "-DSOCK_BUILD_TESTS=OFF", "-USOCK_PEERS_HAVE_ASIO*"]
+    for argv in (configure, ["cmake", "--build", str(build_dir), f"-j{os.cpu_count() or 2}"]):
+        print("run.py: " + shlex.join(argv), flush=True)
+        if subprocess.run(argv, stdout=subprocess.DEVNULL).returncode != 0:
+            raise SystemExit(f"run.py: build failed: {shlex.join(argv)}")
+
+
+def machine() -> dict:
+    cpu = "unknown CPU"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "python": platform.python_version(),
+            "nofile_hard": resource.getrlimit(resource.RLIMIT_NOFILE)[1]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="each workload for about a second, light load, 1 round")
+    ap.add_argument("--runs", type=int, help="interleaved rounds (default 5; smoke 1)")
+    ap.add_argument("--build-dir", type=Path,
+                    help="use the programs already built in DIR/bin instead of building into build-bench/")
+    ap.add_argument("--no-install", action="store_true", help="never run apt-get; skip what is missing")
+    ap.add_argument("--out", type=Path, default=BENCH_DIR,
+                    help="where RESULTS.md, results.json and results.png go (default bench/)")
+    ap.add_argument("--workloads", help="comma-separated subset, e.g. W1,W4 (for development)")
+    ap.add_argument("--servers", help="comma-separated subset of sock,floor,nginx,asio,asyncio,seed (for development)")
+    args = ap.parse_args()
+
+    plan = SMOKE if args.smoke else FULL
+    if args.runs:
+        plan.runs = args.runs
+    began = time.monotonic()
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    ensure_packages(not args.no_install)
+    if args.build_dir:
+        build_dir, build_desc = args.build_dir.resolve(), f"programs of the existing build {args.build_dir}"
+    else:
+        build_dir = ROOT / "build-bench"
+        build(build_dir)
+        build_desc = "cmake -DCMAKE_BUILD_TYPE=Release into build-bench/ (peers: -O2)"
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < plan.w2_clients + 100:
+        print(f"run.py: RLIMIT_NOFILE hard limit {hard} is below W2's {plan.w2_clients} clients: expect errors",
+              file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        runs, groups = execute(plan, build_dir / "bin", set(args.workloads.split(",")) if args.workloads else None,
+                               set(args.servers.split(",")) if args.servers else None)
+    finally:
+        stop_all()
+
+    summary = summarize(runs, plan, groups)
+    rows = targets(runs, summary, plan)
+    argv = [a for a in sys.argv[1:]]
+    meta = {"command": shlex.join(["python3", "bench/run.py", *argv]), "smoke": args.smoke,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(), "build": build_desc, "elapsed_s": time.monotonic() - began,
+            "json_name": "results.json", "png_name": "results.png",
+            "loadavg": {"before_build": load_before, "after": Path("/proc/loadavg").read_text().split()[:3]}}
+    with tempfile.TemporaryDirectory(prefix="sock-chart-") as tmp:
+        chart_note = chart(summary, plan, groups, args.out / "results.png", Path(tmp))
+    if chart_note:
+        print(f"run.py: {chart_note}", file=sys.stderr)
+    meta["elapsed_s"] = time.monotonic() - began
+    (args.out / "RESULTS.md").write_text(report(runs, summary, rows, plan, groups, meta)
+                                         + (f"\n_Chart: {chart_note}._\n" if chart_note else ""))
+    (args.out / "results.json").write_text(json.dumps(
+        {"meta": meta, "plan": plan.__dict__, "servers": groups, "summary": summary, "targets": rows,
+         "runs": [r.__dict__ for r in runs]}, indent=1, default=str) + "\n")
+    if args.out.resolve() == BENCH_DIR.resolve():
+        update_readme(rows, meta)
+
+    for r in rows:
+        print(f"{r['result']:4}  {r['workload']}: {r['what']}" + (f" = {r['ratio']:.3f}× {r['ref_name']}" if r["ratio"] else ""))
+    print(f"run.py: wrote {args.out / 'RESULTS.md'} in {meta['elapsed_s'] / 60:.1f} min")
+
+    # Exit status: our own servers must work. Ratios never fail the run; errors fail the smoke.
+    ours = [r for r in runs if r.server == "sock"]
+    broken = [r for r in ours if r.status != "ok" or not r.metrics.get("completed")
+              or (args.smoke and r.metrics.get("errors"))]
+    for r in broken:
+        print(f"run.py: FAILED {r.workload} {r.server} {r.params or ''} round {r.round + 1}: "
+              f"{r.note or 'completed %s, errors %s %s' % (r.metrics.get('completed'), r.metrics.get('errors'), r.bench.get('errors_by_kind'))}",
+              file=sys.stderr)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
