@@ -708,8 +708,12 @@ README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
 def update_readme(rows: list[dict], meta: dict) -> None:
-    """Refreshes the generated summary between the markers in bench/README.md."""
-    readme = BENCH_DIR / "README.md"
+    """Refreshes the generated summary between the markers in bench/README.md and README.md."""
+    for readme in (BENCH_DIR / "README.md", BENCH_DIR.parent / "README.md"):
+        update_summary(readme, rows, meta)
+
+
+def update_summary(readme: Path, rows: list[dict], meta: dict) -> None:
     if not readme.exists():
         return
     text = readme.read_text()
@@ -816,8 +820,12 @@ def main() -> int:
     if chart_note:
         print(f"run.py: {chart_note}", file=sys.stderr)
     meta["elapsed_s"] = time.monotonic() - began
+    # Why a target is missed comes from profiles, written by hand in NOTES.md: kept apart
+    # from the generated figures, and carried into every report.
+    notes = BENCH_DIR / "NOTES.md"
     (args.out / "RESULTS.md").write_text(report(runs, summary, rows, plan, groups, meta)
-                                         + (f"\n_Chart: {chart_note}._\n" if chart_note else ""))
+                                         + (f"\n_Chart: {chart_note}._\n" if chart_note else "")
+                                         + ("\n" + notes.read_text() if notes.exists() else ""))
     (args.out / "results.json").write_text(json.dumps(
         {"meta": meta, "plan": plan.__dict__, "servers": groups, "summary": summary, "targets": rows,
          "runs": [r.__dict__ for r in runs]}, indent=1, default=str) + "\n")
