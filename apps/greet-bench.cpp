@@ -1,6 +1,6 @@
 // greet-bench: a load generator for the greeting protocol and for echo, on one event loop.
 
-#include "bench/descriptor_limit.hpp"
+#include "greet/descriptor_limit.hpp"
 #include "bench/load.hpp"
 #include "bench/outcome.hpp"
 #include "bench/report.hpp"
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
                                                  greet::family_for(host), sock::kind::stream);
             config.target = infos.front().addr;
         }
-        const std::size_t fds = bench::raise_descriptor_limit();
+        const std::size_t fds = greet::raise_descriptor_limit();
         if (config.connections + spare_descriptors > fds)
             greet::cli::report(name, "warning: " + std::to_string(config.connections) +
                                          " connections but only " + std::to_string(fds) +

@@ -1,6 +1,6 @@
 #include "echo/server.hpp"
 
-#include "bench/descriptor_limit.hpp"
+#include "greet/descriptor_limit.hpp"
 #include "greet/host.hpp"
 #include "greet/unix_socket.hpp"
 
@@ -65,10 +65,9 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
 void run_server(const server_config& config) {
     sock::server_config engine;
     engine.threads = config.threads;
-    const std::size_t fds = bench::raise_descriptor_limit();
-    // Leave room for listeners, logs and the loops' own descriptors.
-    engine.max_connections = config.max_connections != 0 ? config.max_connections
-                                                        : (fds > 256 ? fds - 128 : fds / 2);
+    engine.max_connections = config.max_connections != 0
+                                 ? config.max_connections
+                                 : greet::connection_budget(greet::raise_descriptor_limit());
     // TCP_DEFER_ACCEPT hands a connection over only once its first bytes are there. Echo
     // clients do speak first, but a client that connects and waits (a connection pool warming
     // up, a latency probe) would then sit unseen in the kernel: not counted by

@@ -1,5 +1,6 @@
 #include "greet/server.hpp"
 
+#include "greet/descriptor_limit.hpp"
 #include "greet/greeting.hpp"
 #include "greet/host.hpp"
 #include "greet/unix_socket.hpp"
@@ -8,7 +9,6 @@
 #include <sock/server.hpp>
 
 #include <netdb.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -84,18 +84,6 @@ sock::task<> serve_datagrams(sock::async_socket s, const server_config& config) 
     }
 }
 
-/// Descriptors are what a connection costs the kernel: raise the soft limit to the hard one.
-std::size_t raise_descriptor_limit() {
-    ::rlimit lim{};
-    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
-    if (lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-        ::getrlimit(RLIMIT_NOFILE, &lim);
-    }
-    return lim.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<std::size_t>(lim.rlim_cur);
-}
-
 }  // namespace
 
 sock::task<> serve_connection(sock::async_socket conn, const server_config& config) {
@@ -132,10 +120,9 @@ void run_server(const server_config& config) {
     engine.threads = config.threads;
     engine.backlog = config.backlog;
     engine.type = config.udp ? sock::kind::dgram : sock::kind::stream;
-    const std::size_t fds = raise_descriptor_limit();
-    // Leave room for listeners, logs and the loops' own descriptors.
-    engine.max_connections = config.max_connections != 0 ? config.max_connections
-                                                        : (fds > 256 ? fds - 128 : fds / 2);
+    engine.max_connections = config.max_connections != 0
+                                 ? config.max_connections
+                                 : connection_budget(raise_descriptor_limit());
     std::optional<unix_socket_file> file;
     if (!config.unix_path.empty()) {
         remove_stale_unix_socket(config.unix_path);

@@ -1,8 +1,8 @@
-#include "bench/descriptor_limit.hpp"
+#include "greet/descriptor_limit.hpp"
 
 #include <sys/resource.h>
 
-namespace bench {
+namespace greet {
 
 std::size_t raise_descriptor_limit() noexcept {
     ::rlimit lim{};
@@ -15,4 +15,8 @@ std::size_t raise_descriptor_limit() noexcept {
     return lim.rlim_cur == RLIM_INFINITY ? std::size_t{1} << 20 : static_cast<std::size_t>(lim.rlim_cur);
 }
 
-}  // namespace bench
+std::size_t connection_budget(std::size_t descriptors) noexcept {
+    return descriptors > 256 ? descriptors - 128 : descriptors / 2;
+}
+
+}  // namespace greet
