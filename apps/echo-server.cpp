@@ -25,13 +25,7 @@ int main(int argc, char** argv) {
     app.add_option("--unix", config.unix_path, "Listen on this Unix stream socket instead of TCP")
         ->excludes(host)
         ->excludes(port_opt);
-    app.add_option("--threads", config.threads, "Event loops, one thread each; 0 = one per core")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 1024));
-    app.add_option("--max-connections", config.max_connections,
-                   "Clients served at once; at the limit new ones wait in the listen queue. "
-                   "0 = the descriptor limit less a margin")
-        ->capture_default_str();
+    greet::cli::add_engine_options(app, config.threads, config.max_connections);
     app.add_option("--timeout", timeout, "Seconds a client may stay idle before it is closed; 0 = never")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 86400.0));

@@ -35,13 +35,7 @@ int main(int argc, char** argv) {
                          ->excludes(port_opt);
     app.add_flag("--udp", config.udp, "Answer UDP datagrams instead of TCP connections")
         ->excludes(unix_opt);
-    app.add_option("--threads", config.threads, "Event loops, one thread each; 0 = one per core")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 1024));
-    app.add_option("--max-connections", config.max_connections,
-                   "Clients served at once; at the limit new ones wait in the listen queue. "
-                   "0 = the descriptor limit less a margin")
-        ->capture_default_str();
+    greet::cli::add_engine_options(app, config.threads, config.max_connections);
     app.add_flag("--quiet", config.quiet, "No line per served client (time outs and errors are still logged)");
 
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;

@@ -6,7 +6,6 @@
 
 #include <sock/server.hpp>
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -78,13 +77,7 @@ void run_server(const server_config& config) {
         greet::remove_stale_unix_socket(config.unix_path);
         engine.listen.push_back(sock::address::unix_path(config.unix_path));
     } else {
-        std::string host = config.host;
-        if (sock::address(host, 0).family() == sock::family::unspec) {
-            const auto infos = sock::getaddrinfo(host, config.port, greet::family_for(host),
-                                                 sock::kind::stream, AI_PASSIVE);
-            host = infos.front().addr.host();
-        }
-        engine.listen.push_back(sock::address(host, config.port));
+        engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
     }
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     sock::server server(std::move(engine), [&config](sock::async_socket s) {

@@ -35,4 +35,14 @@ std::chrono::nanoseconds seconds(double s) {
 
 CLI::Range seconds_range(double min) { return CLI::Range(min, 86400.0); }
 
+void add_engine_options(CLI::App& app, unsigned& threads, std::size_t& max_connections) {
+    app.add_option("--threads", threads, "Event loops, one thread each; 0 = one per core")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1024));
+    app.add_option("--max-connections", max_connections,
+                   "Clients served at once; at the limit new ones wait in the listen queue. "
+                   "0 = the descriptor limit less a margin")
+        ->capture_default_str();
+}
+
 }  // namespace greet::cli

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,9 @@ enum exit_code : int {
 
 /// Adds --version ("<name> <sock::version>") and the exit-code footer to app.
 void add_conventions(CLI::App& app, const std::string& name);
+
+/// Adds the engine's options shared by the servers: --threads and --max-connections.
+void add_engine_options(CLI::App& app, unsigned& threads, std::size_t& max_connections);
 
 /// Parses the command line. Returns nullopt to go on; otherwise the code to exit with, after
 /// --help or --version (0) or a usage error (2, reported in one line on stderr).

@@ -2,6 +2,7 @@
 
 #include <sock/address.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace greet {
@@ -9,5 +10,9 @@ namespace greet {
 /// The family to use for a --host value: IPv6 for an IPv6 literal, else IPv4, so that names
 /// such as "localhost" mean 127.0.0.1 as in the seed (Python's AF_INET socket).
 sock::family family_for(const std::string& host);
+
+/// The numeric address a server binds for --host and --port: a name is resolved once, for
+/// the family family_for picks ("localhost" means 127.0.0.1, as the seed's AF_INET socket).
+sock::address listen_address(const std::string& host, std::uint16_t port, sock::kind type);
 
 }  // namespace greet

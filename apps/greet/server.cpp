@@ -8,7 +8,6 @@
 #include <sock/error.hpp>
 #include <sock/server.hpp>
 
-#include <netdb.h>
 #include <unistd.h>
 
 #include <array>
@@ -128,14 +127,7 @@ void run_server(const server_config& config) {
         remove_stale_unix_socket(config.unix_path);
         engine.listen.push_back(sock::address::unix_path(config.unix_path));
     } else {
-        // The seed's AF_INET socket: names such as "localhost" mean their IPv4 address.
-        const auto fam = family_for(config.host);
-        std::string host = config.host;
-        if (sock::address(host, 0).family() == sock::family::unspec) {
-            const auto infos = sock::getaddrinfo(host, config.port, fam, engine.type, AI_PASSIVE);
-            host = infos.front().addr.host();
-        }
-        engine.listen.push_back(sock::address(host, config.port));
+        engine.listen.push_back(listen_address(config.host, config.port, engine.type));
     }
     // The handlers keep a reference to config, which outlives the server and its connections.
     auto handler = config.udp ? sock::connection_handler([&config](sock::async_socket s) {
