@@ -10,6 +10,8 @@
 #include <sock/server.hpp>
 #include <sock/task.hpp>
 
+#include "temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <dirent.h>
@@ -26,6 +28,8 @@
 #include <utility>
 
 namespace engine_test {
+
+using test::temp_dir;
 
 using namespace std::chrono_literals;
 
@@ -142,25 +146,5 @@ inline sock::task<> echo_hi(sock::async_socket conn) {
     }
 }
 
-/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class temp_dir {
-public:
-    temp_dir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string templ = std::string(base && *base ? base : "/tmp") + "/sock-engine-XXXXXX";
-        if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = templ;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
-
-private:
-    std::string path_;
-};
 
 }  // namespace engine_test

@@ -5,6 +5,8 @@
 
 #include <sock/sock.hpp>
 
+#include "temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -37,28 +39,6 @@ inline void PrintTo(const address& a, std::ostream* os) {
 
 namespace test {
 
-/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class temp_dir {
-public:
-    temp_dir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string templ = std::string(base && *base ? base : "/tmp") + "/sock-unit-XXXXXX";
-        if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = templ;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-
-    const std::string& path() const { return path_; }
-    std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
-
-private:
-    std::string path_;
-};
 
 /// "@sock-unit-<pid>-<n>-<tag>": an abstract Unix name no other test process can pick.
 inline std::string abstract_name(std::string_view tag) {
