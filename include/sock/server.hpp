@@ -37,12 +37,19 @@ struct server_config {
     /// their pending calls fail with operation_canceled.
     std::chrono::nanoseconds grace = std::chrono::seconds(5);
     int backlog = 4096;
+    /// Lets other processes bind the same port and share its connections (SO_REUSEPORT across
+    /// processes), for a restart without downtime. Off: a port already in use is an error
+    /// ("bind 127.0.0.1:8001: Address already in use"); the server's own loops always share.
+    bool reuse_port = false;
     /// TCP_DEFER_ACCEPT: the kernel hands over a connection once its first data is there, so
     /// the handler's first recv needs no wait (and no epoll registration).
     bool defer_accept = true;
     /// SIGINT and SIGTERM stop the server gracefully (a second one cancels what is left); they
     /// are blocked from construction until run() returns and read through a signalfd.
     bool handle_signals = true;
+    /// With handle_signals: what SIGHUP does. Empty: it is logged and otherwise ignored (never
+    /// terminates the server). Runs on the first loop's thread.
+    std::function<void()> on_hangup{};
     /// Where the server's own one-line messages go (accept failures, stops); stderr if empty.
     std::function<void(std::string_view)> log{};
 };
