@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sock/export.hpp>
+
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -8,7 +10,7 @@
 #include <system_error>
 #include <vector>
 
-namespace sock {
+namespace sock SOCK_API {
 
 // GNU modes predefine `unix` as a macro; keep Python's name usable in strict modes.
 #pragma push_macro("unix")

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <sock/event_loop.hpp>
+#include <sock/export.hpp>
 #include <sock/socket.hpp>
 #include <sock/task.hpp>
 
@@ -12,7 +13,7 @@
 #include <system_error>
 #include <utility>
 
-namespace sock {
+namespace sock SOCK_API {
 
 class async_socket;
 

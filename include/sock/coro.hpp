@@ -1,6 +1,7 @@
 #pragma once
 
 #include <sock/event_loop.hpp>
+#include <sock/export.hpp>
 #include <sock/task.hpp>
 
 #include <chrono>
@@ -9,7 +10,7 @@
 #include <optional>
 #include <stdexcept>
 
-namespace sock {
+namespace sock SOCK_API {
 
 /// `co_await sock::sleep(100ms)`: resumes on this thread's loop after the duration.
 class sleep {

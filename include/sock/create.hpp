@@ -1,11 +1,12 @@
 #pragma once
 
+#include <sock/export.hpp>
 #include <sock/socket.hpp>
 
 #include <optional>
 #include <utility>
 
-namespace sock {
+namespace sock SOCK_API {
 
 /// Connects to addr (Python 3.8's socket.create_connection): tries every address the name
 /// resolves to, in order, each bounded by timeout; when all fail, the error lists each failure.

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <sock/export.hpp>
+
 #include <string>
 #include <system_error>
 
-namespace sock {
+namespace sock SOCK_API {
 
 /// A failed socket call; what() names the call, the address and the cause, e.g.
 /// "bind 127.0.0.1:8001: Address already in use" (Python's OSError / socket.error).

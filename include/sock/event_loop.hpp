@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sock/export.hpp>
+
 #include <sys/epoll.h>
 
 #include <chrono>
@@ -10,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-namespace sock {
+namespace sock SOCK_API {
 
 /// Receives readiness events (EPOLLIN, EPOLLOUT, ...) for one descriptor.
 class io_handler {

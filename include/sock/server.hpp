@@ -2,6 +2,7 @@
 
 #include <sock/address.hpp>
 #include <sock/async_socket.hpp>
+#include <sock/export.hpp>
 #include <sock/task.hpp>
 
 #include <signal.h>
@@ -15,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sock {
+namespace sock SOCK_API {
 
 /// What a server runs for each connection (stream) or once per loop on its socket (dgram).
 using connection_handler = std::function<task<>(async_socket)>;

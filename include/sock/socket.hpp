@@ -2,6 +2,7 @@
 
 #include <sock/address.hpp>
 #include <sock/error.hpp>
+#include <sock/export.hpp>
 #include <sock/options.hpp>
 
 #include <sys/socket.h>
@@ -16,7 +17,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace sock {
+namespace sock SOCK_API {
 
 /// A socket timeout as Python has it: nullopt blocks, zero never waits, positive bounds a call.
 using timeout_t = std::optional<std::chrono::nanoseconds>;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sock/export.hpp>
+
 #include <coroutine>
 #include <cstddef>
 #include <exception>
@@ -7,7 +9,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace sock {
+namespace sock SOCK_API {
 
 namespace detail {
 
