@@ -44,6 +44,14 @@ bool is_ipv6(const std::string& host) {
 address::address(std::string host, std::uint16_t port)
     : kind_(tag::host_port), host_(std::move(host)), port_(port) {}
 
+void address::throw_bad_port(long long port) {
+    throw std::out_of_range("port " + std::to_string(port) + " is out of range (0-65535)");
+}
+
+void address::throw_bad_port(unsigned long long port) {
+    throw std::out_of_range("port " + std::to_string(port) + " is out of range (0-65535)");
+}
+
 address address::unix_path(std::string path) {
     address a;
     a.kind_ = tag::unix_path;

@@ -4,10 +4,13 @@
 
 #include <sys/socket.h>
 
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace sock SOCK_API {
@@ -45,6 +48,14 @@ public:
     address(std::string host, std::uint16_t port);
     /// Same as above; lets `{"localhost", 8001}` pick this constructor without casts.
     address(const char* host, std::uint16_t port) : address(std::string(host), port) {}
+    /// Takes the port in whatever integer type the caller has (`int port`, `unsigned`, a
+    /// `long` from strtol...); outside 0-65535 it throws std::out_of_range naming the value.
+    template <std::integral Port>
+        requires(!std::same_as<Port, std::uint16_t> && !std::same_as<Port, bool>)
+    address(std::string host, Port port) : address(std::move(host), checked_port(port)) {}
+    template <std::integral Port>
+        requires(!std::same_as<Port, std::uint16_t> && !std::same_as<Port, bool>)
+    address(const char* host, Port port) : address(std::string(host), checked_port(port)) {}
     /// A Unix socket path; a leading '@' or NUL byte names an abstract socket (Linux).
     static address unix_path(std::string path);
     /// Copies a kernel socket address (from accept, recvfrom, getsockname...).
@@ -70,6 +81,17 @@ public:
     friend bool operator==(const address&, const address&) = default;
 
 private:
+    [[noreturn]] static void throw_bad_port(long long port);
+    [[noreturn]] static void throw_bad_port(unsigned long long port);
+    template <std::integral Port>
+    static std::uint16_t checked_port(Port port) {
+        if (!std::in_range<std::uint16_t>(port)) {
+            if constexpr (std::is_signed_v<Port>) throw_bad_port(static_cast<long long>(port));
+            else throw_bad_port(static_cast<unsigned long long>(port));
+        }
+        return static_cast<std::uint16_t>(port);
+    }
+
     enum class tag : std::uint8_t { none, host_port, unix_path };
     tag kind_ = tag::none;
     std::string host_;

@@ -34,6 +34,40 @@ TEST(Address, DefaultIsEmpty) {
     EXPECT_FALSE(a.to_native(ss, len));
 }
 
+// Users hold ports in int (argv, config files) and other integer types: every one of them
+// converts without a cast or a -Wconversion warning, and out-of-range values are refused.
+TEST(Address, PortOfAnyIntegerType) {
+    const int i = 8001;
+    const unsigned u = 8002;
+    const long l = 8003;
+    const std::size_t z = 8004;
+    const std::uint16_t p = 8005;
+    EXPECT_EQ(sock::address("localhost", i).port(), 8001);
+    EXPECT_EQ(sock::address(std::string("localhost"), u).port(), 8002);
+    EXPECT_EQ(sock::address("localhost", l).port(), 8003);
+    EXPECT_EQ(sock::address("localhost", z).port(), 8004);
+    EXPECT_EQ(sock::address("localhost", p).port(), 8005);
+    const sock::address braced = {"localhost", i};  // what s.connect({"localhost", port}) builds
+    EXPECT_EQ(braced.port(), 8001);
+    EXPECT_EQ(sock::address("::1", 0).port(), 0);
+    EXPECT_EQ(sock::address("::1", 65535).port(), 65535);
+}
+
+TEST(Address, PortOutOfRangeIsAClearError) {
+    const int too_big = 70000;
+    const int negative = -1;
+    const unsigned long huge = 1UL << 40;
+    for (auto [t, text] : {std::pair{capture([&] { sock::address("localhost", too_big); }),
+                                     "port 70000 is out of range (0-65535)"},
+                           std::pair{capture([&] { sock::address("localhost", negative); }),
+                                     "port -1 is out of range (0-65535)"},
+                           std::pair{capture([&] { sock::address(std::string("h"), huge); }),
+                                     "port 1099511627776 is out of range (0-65535)"}}) {
+        EXPECT_TRUE(t.is<std::out_of_range>()) << t.type_name();
+        EXPECT_EQ(t.what, text);
+    }
+}
+
 TEST(Address, Ipv4) {
     sock::address a("127.0.0.1", 8001);
     EXPECT_FALSE(a.empty());
