@@ -17,13 +17,20 @@ constexpr std::size_t max_cached = 4096;
 
 struct free_lists {
     std::array<std::vector<void*>, classes> lists;
-    ~free_lists() {
-        for (auto& l : lists)
-            for (void* p : l) ::operator delete(p);
-    }
+    ~free_lists();
 };
 
 thread_local free_lists pool;
+// Set once this thread's pool is destroyed: a frame freed later (a task with static or
+// thread_local storage destroyed at exit) goes straight back to operator delete.
+// Trivially destructible, so it stays readable until the thread's very end.
+thread_local bool pool_gone = false;
+
+free_lists::~free_lists() {
+    pool_gone = true;
+    for (auto& l : lists)
+        for (void* p : l) ::operator delete(p);
+}
 
 std::size_t class_of(std::size_t size) noexcept { return (size + granule - 1) / granule; }
 
@@ -43,7 +50,7 @@ void* allocate_frame(std::size_t size) {
     // Under ASan every frame is its own allocation, so a use after free is caught.
     if (c < classes) return ::operator new(size);
 #endif
-    if (c >= classes) return ::operator new(size);
+    if (c >= classes || pool_gone) return ::operator new(size);
     auto& list = pool.lists[c];
     if (!list.empty()) {
         void* p = list.back();
@@ -55,7 +62,7 @@ void* allocate_frame(std::size_t size) {
 
 void free_frame(void* p, std::size_t size) noexcept {
     const auto c = class_of(size);
-    if (c >= classes) {
+    if (c >= classes || pool_gone) {
         ::operator delete(p);
         return;
     }
@@ -74,6 +81,15 @@ void free_frame(void* p, std::size_t size) noexcept {
     ::operator delete(p);
 }
 
+void promise_base::leave_set(promise_base& p) noexcept {
+    auto* set = std::exchange(p.set, nullptr);
+    if (set == nullptr) return;
+    (p.set_prev != nullptr ? p.set_prev->set_next : set->head_) = p.set_next;
+    if (p.set_next != nullptr) p.set_next->set_prev = p.set_prev;
+    p.set_prev = p.set_next = nullptr;
+    --set->size_;
+}
+
 void promise_base::report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept {
     if (fn != nullptr) {
         fn(ctx, std::move(ex));
@@ -90,3 +106,19 @@ void promise_base::report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept
 }
 
 }  // namespace sock::detail
+
+namespace sock {
+
+std::size_t task_set::destroy_all() noexcept {
+    std::size_t destroyed = 0;
+    // A destructor in a destroyed frame may end or destroy other members: take one at a time.
+    while (head_ != nullptr) {
+        auto h = head_->self;
+        detail::promise_base::leave_set(*head_);
+        h.destroy();
+        ++destroyed;
+    }
+    return destroyed;
+}
+
+}  // namespace sock

@@ -25,6 +25,8 @@ using done_fn = void (*)(void* context, std::exception_ptr ex) noexcept;
 template <class T = void>
 class task;
 
+class task_set;
+
 namespace detail {
 
 struct promise_base {
@@ -33,6 +35,12 @@ struct promise_base {
     bool detached = false;
     done_fn on_done = nullptr;
     void* done_context = nullptr;
+    // Membership of a task_set (spawned tasks only): an intrusive list, so joining costs
+    // no allocation.
+    task_set* set = nullptr;
+    promise_base* set_prev = nullptr;
+    promise_base* set_next = nullptr;
+    std::coroutine_handle<> self;
 
     static void* operator new(std::size_t size) { return allocate_frame(size); }
     static void operator delete(void* p, std::size_t size) noexcept { free_frame(p, size); }
@@ -46,6 +54,7 @@ struct promise_base {
             promise_base& p = h.promise();
             if (!p.detached) return p.continuation;
             // A spawned task owns its frame: free it, then report how it ended.
+            leave_set(p);
             auto ex = std::move(p.exception);
             auto fn = p.on_done;
             auto* ctx = p.done_context;
@@ -59,6 +68,7 @@ struct promise_base {
     void unhandled_exception() noexcept { exception = std::current_exception(); }
 
     static void report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept;
+    static void leave_set(promise_base& p) noexcept;
 };
 
 template <class T>
@@ -142,5 +152,48 @@ inline void spawn(task<void> t, done_fn on_done = nullptr, void* context = nullp
     h.promise().done_context = context;
     h.resume();
 }
+
+/// Spawned tasks that can be destroyed together: what a server holds of its connections, so
+/// that none outlives it. A task leaves the set when it ends. One thread only (its loop's).
+class task_set {
+public:
+    task_set() = default;
+    task_set(const task_set&) = delete;
+    task_set& operator=(const task_set&) = delete;
+    /// Destroys what is left (see destroy_all).
+    ~task_set() { destroy_all(); }
+
+    /// Like sock::spawn, and the task joins this set until it ends.
+    void spawn(task<void> t, done_fn on_done = nullptr, void* context = nullptr) {
+        auto h = t.release();
+        if (!h) return;
+        auto& p = h.promise();
+        p.detached = true;
+        p.on_done = on_done;
+        p.done_context = context;
+        p.set = this;
+        p.self = h;
+        p.set_next = head_;
+        if (head_ != nullptr) head_->set_prev = &p;
+        head_ = &p;
+        ++size_;
+        h.resume();
+    }
+
+    /// Tasks spawned here that have not ended.
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+    /// Destroys every task still suspended: each frame's locals (sockets, awaiters, the tasks
+    /// it awaits) are destroyed innermost first, as when an exception unwinds, but no code of
+    /// the task runs and on_done is not called. For tasks that ignored cancellation. Returns
+    /// how many were destroyed.
+    std::size_t destroy_all() noexcept;
+
+private:
+    friend struct detail::promise_base;
+    detail::promise_base* head_ = nullptr;
+    std::size_t size_ = 0;
+};
 
 }  // namespace sock
