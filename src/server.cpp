@@ -7,13 +7,17 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/signalfd.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
+#include <array>
 #include <mutex>
 #include <string>
+#include <stdexcept>
 #include <thread>
 
 namespace sock {
@@ -32,6 +36,75 @@ constexpr int accept_batch = 64;
 
 bool out_of_descriptors(int e) noexcept {
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+// -- signals ----------------------------------------------------------------------------------
+// One process-wide handler for every server that handles signals: it writes the signal's
+// number to each registered server's pipe. A handler runs on whatever thread the kernel
+// picks, so no thread's mask needs changing, whoever started threads before or after.
+
+constexpr std::array<int, 3> caught_signals{SIGINT, SIGTERM, SIGHUP};
+constexpr std::size_t max_signal_servers = 64;
+
+// Write ends plus one; 0 is a free slot (zero-initialised before any constructor runs).
+std::array<std::atomic<int>, max_signal_servers> signal_pipes{};
+// Handlers running now: unregistering waits for them, so none writes to a closed (and
+// perhaps reused) descriptor.
+std::atomic<int> handlers_running{0};
+std::mutex signal_mutex;
+std::size_t signal_users = 0;                    // guarded by signal_mutex
+std::array<struct ::sigaction, 3> saved_actions{};  // idem
+
+extern "C" void on_stop_signal(int signo) {
+    const int saved_errno = errno;
+    handlers_running.fetch_add(1);
+    const auto byte = static_cast<unsigned char>(signo);
+    for (auto& slot : signal_pipes) {
+        const int fd = slot.load() - 1;
+        if (fd >= 0) [[maybe_unused]] auto n = ::write(fd, &byte, 1);
+    }
+    handlers_running.fetch_sub(1);
+    errno = saved_errno;
+}
+
+void register_signal_pipe(int fd) {
+    std::lock_guard lock(signal_mutex);
+    auto free = std::find_if(signal_pipes.begin(), signal_pipes.end(),
+                             [](const auto& slot) { return slot.load() == 0; });
+    if (free == signal_pipes.end())
+        throw std::runtime_error("server: more than 64 servers handle signals at once");
+    if (signal_users == 0) {
+        struct ::sigaction action {};
+        action.sa_handler = &on_stop_signal;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_RESTART;
+        for (std::size_t i = 0; i < caught_signals.size(); ++i)
+            ::sigaction(caught_signals[i], &action, &saved_actions[i]);
+    }
+    ++signal_users;
+    free->store(fd + 1);
+}
+
+void unregister_signal_pipe(int fd) noexcept {
+    std::lock_guard lock(signal_mutex);
+    for (auto& slot : signal_pipes) {
+        int expected = fd + 1;
+        if (slot.compare_exchange_strong(expected, 0)) break;
+    }
+    if (--signal_users == 0) {
+        for (std::size_t i = 0; i < caught_signals.size(); ++i)
+            ::sigaction(caught_signals[i], &saved_actions[i], nullptr);
+    }
+    while (handlers_running.load() != 0) ::sched_yield();
+}
+
+const char* signal_name(int signo) noexcept {
+    switch (signo) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "a signal";
+    }
 }
 
 }  // namespace
@@ -67,6 +140,7 @@ struct server::worker {
     worker_timer backoff, grace, last_call;
     event_loop::clock::time_point last_log{};
     signal_handler signals;
+    task_set connections;  // live handlers, destroyed if they outlast the stop
 
     explicit worker(server& s) : srv(s) {}
 
@@ -100,15 +174,18 @@ struct server::worker {
     bool accept_from(listener& l) {
         const std::size_t max = srv.config_.max_connections;
         for (int i = 0; i < accept_batch; ++i) {
+            // A slot is reserved before accept4 and given back through connection_ended,
+            // like a connection that ends: a loop that saw the count the reservation made
+            // transiently full may have paused, and must be woken.
             if (max != 0 && srv.active_.fetch_add(1) >= max) {
-                srv.active_.fetch_sub(1);
+                srv.connection_ended();
                 pause_for_limit();
                 return false;
             }
             const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 const int e = errno;
-                if (max != 0) srv.active_.fetch_sub(1);
+                if (max != 0) srv.connection_ended();
                 if (e == EINTR || e == ECONNABORTED) continue;
                 if (e == EAGAIN || e == EWOULDBLOCK) return false;
                 if (out_of_descriptors(e)) {
@@ -144,7 +221,30 @@ struct server::worker {
             return;
         }
         ++live;
-        spawn(std::move(t), &worker::on_done, this);
+        connections.spawn(std::move(t), &worker::on_done, this);
+    }
+
+    // Destroys the handlers still suspended: their destructors run and their sockets close.
+    void destroy_connections() noexcept {
+        const std::size_t n = connections.destroy_all();
+        live -= n;
+        for (std::size_t i = 0; i < n; ++i) srv.connection_ended();
+    }
+
+    // A loop failed: stop this one now, without a grace period.
+    void abort() noexcept {
+        draining = true;
+        watch_nothrow(false);
+        loop->cancel_all();
+        destroy_connections();
+        loop->stop();
+    }
+
+    void watch_nothrow(bool on) noexcept {
+        try {
+            watch(on);
+        } catch (...) {
+        }
     }
 
     static void on_done(void* ctx, std::exception_ptr ex) noexcept {
@@ -212,17 +312,31 @@ struct server::worker {
         if (live == 0) return;
         last_call.fire = [](timer& t) {
             auto& w = *static_cast<worker_timer&>(t).w;
-            w.srv.log(std::to_string(w.live) + " connection(s) ignored cancellation; stopping anyway");
+            w.srv.log(std::to_string(w.live) +
+                      " connection(s) ignored cancellation; destroying them");
+            w.destroy_connections();
             w.loop->stop();
         };
         loop->start(last_call, cancel_grace);
     }
 
     void on_signal() {
-        ::signalfd_siginfo info{};
-        while (::read(signals.fd, &info, sizeof info) == sizeof info) {
+        unsigned char signo = 0;
+        while (::read(signals.fd, &signo, 1) == 1) {
+            if (signo == SIGHUP) {
+                if (!srv.config_.on_hangup) {
+                    srv.log("received SIGHUP: nothing to reload, ignored");
+                    continue;
+                }
+                try {
+                    srv.config_.on_hangup();
+                } catch (const std::exception& e) {
+                    srv.log(std::string("SIGHUP: ") + e.what());
+                }
+                continue;
+            }
             const bool again = srv.stop_requested_.load();
-            srv.log(std::string("received ") + (info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM") +
+            srv.log(std::string("received ") + signal_name(signo) +
                     (again ? ": cancelling open connections" : ": stopping gracefully"));
             if (again) {
                 for (auto& w : srv.workers_) w->post([wp = w.get()] { wp->hurry(); });
@@ -234,9 +348,29 @@ struct server::worker {
 
     void run(int signal_fd) {
         event_loop l;
+        // Whatever ends this function (a stop, a failure), no handler outlives its loop.
+        struct cleanup {
+            worker& w;
+            event_loop& l;
+            ~cleanup() {
+                w.destroy_connections();
+                w.watch_nothrow(false);
+                if (w.signals.fd >= 0) {
+                    l.remove(w.signals.fd);
+                    w.signals.fd = -1;
+                }
+                std::lock_guard lock(w.loop_mutex);
+                w.loop = nullptr;
+            }
+        };
         {
             std::lock_guard lock(loop_mutex);
             loop = &l;
+        }
+        cleanup done{*this, l};
+        if (srv.aborted_.load()) {
+            abort();
+            return;
         }
         backoff.w = grace.w = last_call.w = this;
         backoff.fire = [](timer& t) {
@@ -260,10 +394,6 @@ struct server::worker {
         }
         if (srv.stop_requested_.load()) begin_stop();
         l.run();
-        if (signal_fd >= 0) l.remove(signal_fd);
-        watch(false);
-        std::lock_guard lock(loop_mutex);
-        loop = nullptr;
     }
 };
 
@@ -319,6 +449,17 @@ server::server(server_config config, connection_handler handler)
             continue;
         }
         address where = numeric_for(configured, config_.type);
+        if (!config_.reuse_port) {
+            // The loops' sockets all set SO_REUSEPORT, which would let them join a group
+            // another process already listens with. A plain bind first fails as the
+            // tutorial's server does when the port is taken ("Address already in use"), and
+            // fixes port 0's choice. (Two servers starting at the very same moment can still
+            // both pass it; the kernel offers no exclusive SO_REUSEPORT group.)
+            socket probe(where.family(), config_.type);
+            if (stream) probe.setsockopt(opt::reuse_address, true);
+            probe.bind(where);
+            where = probe.getsockname();
+        }
         for (auto& w : workers_) {
             socket s(where.family(), config_.type);
             s.setblocking(false);  // accept must never block the loop
@@ -341,11 +482,11 @@ server::server(server_config config, connection_handler handler)
             w->own.push_back(std::move(s));
         }
     }
-    // Last, so that a failed bind above leaves the signal mask alone.
-    if (config_.handle_signals) block_signals();
+    // Last, so that a failed bind above leaves the signal handlers alone.
+    if (config_.handle_signals) catch_signals();
 }
 
-server::~server() { restore_signals(); }
+server::~server() { release_signals(); }
 
 void server::log(std::string_view line) const {
     if (config_.log) {
@@ -379,40 +520,70 @@ void server::stop() {
 
 void server::run() {
     if (running_.exchange(true)) throw std::logic_error("server::run: already running");
+    struct not_running {
+        std::atomic<bool>& flag;
+        ~not_running() { flag.store(false); }
+    } reset{running_};
+    std::mutex failure_mutex;
+    std::exception_ptr failure;
+    auto fail = [&](std::exception_ptr e) noexcept {
+        {
+            std::lock_guard lock(failure_mutex);
+            if (!failure) failure = std::move(e);
+        }
+        abort_all();
+    };
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < workers_.size(); ++i)
-        threads.emplace_back([w = workers_[i].get()] { w->run(-1); });
-    workers_.front()->run(signal_fd_);
+    try {
+        for (std::size_t i = 1; i < workers_.size(); ++i)
+            threads.emplace_back([w = workers_[i].get(), &fail] {
+                try {
+                    w->run(-1);
+                } catch (...) {
+                    fail(std::current_exception());
+                }
+            });
+        workers_.front()->run(signal_read_);
+    } catch (...) {
+        fail(std::current_exception());
+    }
     for (auto& t : threads) t.join();
-    restore_signals();
-    running_.store(false);
+    aborted_.store(false);
+    if (failure) std::rethrow_exception(failure);
 }
 
-void server::block_signals() {
-    // From construction on, so that a signal right after "listening" is not fatal; every
-    // thread started later inherits the mask, and the first loop reads them from signal_fd_.
-    ::sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    ::pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
-    signal_fd_ = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (signal_fd_ < 0) {
-        const std::error_code ec(errno, std::system_category());
-        ::pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
-        throw_error(ec, "signalfd");
+void server::abort_all() noexcept {
+    aborted_.store(true);
+    for (auto& w : workers_) {
+        std::lock_guard lock(w->loop_mutex);
+        if (w->loop == nullptr) continue;  // not started yet: it sees aborted_ when it does
+        try {
+            w->loop->post([wp = w.get()] { wp->abort(); });
+        } catch (...) {
+            w->loop->stop();  // no memory for the post: at least end that loop
+        }
     }
 }
 
-void server::restore_signals() noexcept {
-    if (signal_fd_ < 0) return;
-    // Signals that came after the loops ended were meant for this server, not the default
-    // action: consume them before unblocking.
-    ::signalfd_siginfo info{};
-    while (::read(signal_fd_, &info, sizeof info) == sizeof info) {
+void server::catch_signals() {
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) throw_error({errno, std::system_category()}, "pipe2");
+    signal_read_ = fds[0];
+    signal_write_ = fds[1];
+    try {
+        register_signal_pipe(signal_write_);
+    } catch (...) {
+        ::close(std::exchange(signal_read_, -1));
+        ::close(std::exchange(signal_write_, -1));
+        throw;
     }
-    ::close(std::exchange(signal_fd_, -1));
-    ::pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+}
+
+void server::release_signals() noexcept {
+    if (signal_write_ < 0) return;
+    unregister_signal_pipe(signal_write_);
+    ::close(std::exchange(signal_write_, -1));
+    ::close(std::exchange(signal_read_, -1));
 }
 
 }  // namespace sock

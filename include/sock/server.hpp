@@ -5,8 +5,6 @@
 #include <sock/export.hpp>
 #include <sock/task.hpp>
 
-#include <signal.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -45,8 +43,12 @@ struct server_config {
     /// TCP_DEFER_ACCEPT: the kernel hands over a connection once its first data is there, so
     /// the handler's first recv needs no wait (and no epoll registration).
     bool defer_accept = true;
-    /// SIGINT and SIGTERM stop the server gracefully (a second one cancels what is left); they
-    /// are blocked from construction until run() returns and read through a signalfd.
+    /// SIGINT and SIGTERM stop the server gracefully (a second one cancels what is left), and
+    /// SIGHUP calls on_hangup. From construction to destruction a process-wide handler
+    /// (sigaction) catches them, on whatever thread the kernel picks: no thread's signal mask
+    /// changes, and threads started before the server need nothing. The previous handlers
+    /// come back when the last such server is destroyed. A program that blocks these signals
+    /// in every thread (to sigwait them itself) sets this false and calls stop().
     bool handle_signals = true;
     /// With handle_signals: what SIGHUP does. Empty: it is logged and otherwise ignored (never
     /// terminates the server). Runs on the first loop's thread.
@@ -67,7 +69,10 @@ public:
 
     /// The addresses actually bound, in config order (ports filled in).
     const std::vector<address>& addresses() const noexcept { return bound_; }
-    /// Runs every loop (the calling thread runs the first) until stopped and drained.
+    /// Runs every loop (the calling thread runs the first) until stopped and drained. If a
+    /// loop fails (its event_loop cannot be created, epoll fails...), the others are stopped
+    /// at once (their connections destroyed) and joined, and the first failure is rethrown.
+    /// When run returns or throws, no connection's coroutine frame or socket is left.
     void run();
     /// Starts a graceful stop; safe from any thread, before or during run(). Connections
     /// already queued are still taken, then the listeners close (later clients are refused).
@@ -84,8 +89,9 @@ private:
     void log(std::string_view line) const;
     void connection_ended();
     std::string bound_name(int fd) const;
-    void block_signals();
-    void restore_signals() noexcept;
+    void abort_all() noexcept;
+    void catch_signals();
+    void release_signals() noexcept;
 
     server_config config_;
     connection_handler handler_;
@@ -97,8 +103,9 @@ private:
     std::atomic<bool> stop_requested_{false};
     std::atomic<std::size_t> stopped_listening_{0};  // loops that have closed their listeners
     std::atomic<bool> running_{false};
-    int signal_fd_ = -1;
-    ::sigset_t old_mask_{};
+    std::atomic<bool> aborted_{false};  // a loop failed: the others stop at once
+    int signal_read_ = -1;   // the signal handler writes each signal's number here
+    int signal_write_ = -1;
 };
 
 }  // namespace sock

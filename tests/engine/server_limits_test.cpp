@@ -19,12 +19,35 @@
 
 namespace {
 std::atomic<long> accept_calls{0};
-}
+
+// A gate that holds the first accept4 ending in EAGAIN after it is armed, so that a test can
+// act while that loop still holds the connection slot it reserved for the accept.
+struct eagain_gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool armed = false;
+    bool entered = false;
+    bool open = false;
+};
+eagain_gate gate;
+}  // namespace
 
 extern "C" int __real_accept4(int fd, ::sockaddr* addr, ::socklen_t* len, int flags);
 extern "C" int __wrap_accept4(int fd, ::sockaddr* addr, ::socklen_t* len, int flags) {
     accept_calls.fetch_add(1, std::memory_order_relaxed);
-    return __real_accept4(fd, addr, len, flags);
+    const int r = __real_accept4(fd, addr, len, flags);
+    if (r < 0 && errno == EAGAIN) {
+        const int saved = errno;
+        std::unique_lock lock(gate.m);
+        if (gate.armed) {
+            gate.armed = false;
+            gate.entered = true;
+            gate.cv.notify_all();
+            gate.cv.wait_for(lock, std::chrono::seconds(5), [] { return gate.open; });
+        }
+        errno = saved;
+    }
+    return r;
 }
 
 namespace {
@@ -71,6 +94,64 @@ TEST_P(ServerLimit, ThirdClientWaitsUntilOneOfTwoLeaves) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Loops, ServerLimit, ::testing::Values(1u, 2u));
+
+/// Answers one message with "hi:" and the message, then closes.
+sock::task<> answer_once(sock::async_socket conn) {
+    std::error_code ec;
+    auto msg = co_await conn.recv(65536, ec);
+    if (!ec && !msg.empty()) co_await conn.sendall("hi:" + msg, ec);
+}
+
+// A loop reserves a connection slot before accept4 and gives it back when accept4 finds
+// nothing (EAGAIN ends every batch). While it holds that slot, the other loop may see the
+// limit reached and pause; giving the slot back must wake it, as a connection that ends
+// does. Here loop A is held inside that EAGAIN with the count at the limit while clients
+// arrive; those the kernel hands to loop B must still be served once A lets go, with the
+// first client's connection still open (nothing else would wake B).
+TEST(ServerLimit, ASlotGivenBackAfterAnEmptyAcceptWakesAPausedLoop) {
+    auto config = test_config({sock::address("127.0.0.1", 0)}, 2);
+    config.max_connections = 2;
+    config.defer_accept = false;
+    server_thread srv(std::move(config), answer_once);
+    // Holds one slot for the whole test: its handler waits for a message that never comes.
+    auto holder = connect_to(srv.address());
+    for (int i = 0; i < 100 && srv->active() != 1; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(srv->active(), 1u);
+
+    {
+        std::lock_guard lock(gate.m);
+        gate.armed = true;
+        gate.entered = gate.open = false;
+    }
+    // This client's handler ends at once; the loop that took it then reserves again and
+    // finds the queue empty: the gate holds it there, with the count at the limit (2).
+    auto trigger = connect_to(srv.address());
+    trigger.sendall("t");
+    trigger.shutdown(sock::shut::wr);
+    {
+        std::unique_lock lock(gate.m);
+        ASSERT_TRUE(gate.cv.wait_for(lock, 5s, [] { return gate.entered; }));
+    }
+    EXPECT_EQ(trigger.recv(100), "hi:t");
+    // The kernel spreads these over both listeners; the other loop sees a full count.
+    std::vector<sock::socket> clients;
+    for (int i = 0; i < 8; ++i) {
+        clients.push_back(connect_to(srv.address()));
+        clients.back().sendall("c" + std::to_string(i));
+    }
+    std::this_thread::sleep_for(200ms);  // lets the other loop look at the count and pause
+    {
+        std::lock_guard lock(gate.m);
+        gate.open = true;
+    }
+    gate.cv.notify_all();
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+        clients[i].settimeout(3);
+        std::error_code ec;
+        EXPECT_EQ(clients[i].recv(100, 0, ec), "hi:c" + std::to_string(i))
+            << "client " << i << " was never accepted: " << ec.message();
+    }
+}
 
 /// Log lines the server wrote, and a way to wait for one.
 struct log_book {
