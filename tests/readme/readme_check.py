@@ -252,7 +252,7 @@ def ask(host, port, message):
 
 def serve_program(exe, argv, checks):
     proc = subprocess.Popen([str(exe)] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    seen, problems = [], []
+    seen, problems, out, err = [], [], b"", b""
     try:
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
