@@ -1,19 +1,38 @@
 #include <sock/async_socket.hpp>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace sock {
 
 namespace {
 
-constexpr std::uint32_t watched_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// EPOLLPRI: urgent data, which makes a TCP read stop short (see short_read_drains).
+constexpr std::uint32_t watched_events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 bool would_block(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
 
 std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
+
+// A host name given where the engine needs a numeric address: equal to invalid_argument, with
+// a message that says what to do about it.
+class name_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "sock.async_socket"; }
+    std::string message(int) const override {
+        return "host names are not resolved here; resolve with sock::getaddrinfo first";
+    }
+    std::error_condition default_error_condition(int) const noexcept override {
+        return std::errc::invalid_argument;
+    }
+};
+
+const name_category_impl name_category{};
 
 }  // namespace
 
@@ -44,17 +63,16 @@ struct async_socket::ops {
             const auto got = ::recv(s.sock_.fileno(), in.data(), in.size(), 0);
             if (got >= 0) {
                 n = static_cast<std::size_t>(got);
-                // A short read drained the queue: skip the EAGAIN read next time and wait for
-                // epoll's next edge instead. Not once the peer has shut down: its FIN may have
-                // come with the data, in an edge already consumed. Streams only: a datagram
-                // read is short by nature, with more datagrams possibly queued.
-                if (got > 0 && n < in.size() && !s.peer_closed_ &&
-                    s.sock_.type() == sock::kind::stream)
-                    s.readable_ = false;
+                // Where a short read proves the queue empty, skip the EAGAIN read next time
+                // and wait for epoll's next edge instead.
+                if (got > 0 && n < in.size() && s.short_read_drains()) s.readable_ = false;
                 return true;
             }
             if (errno == EINTR) continue;
-            if (would_block(errno)) return false;
+            if (would_block(errno)) {
+                s.urgent_ = false;  // drained: urgent data arriving from now on brings its edge
+                return false;
+            }
             op.ec = errno_code();
             return true;
         }
@@ -82,14 +100,15 @@ struct async_socket::ops {
     }
 
     static bool sendall(detail::io_op& op) noexcept {
+        // The count grows as bytes go out, so a timeout or cancel, which ends the call from
+        // outside, reports what was sent, as the blocking sendall does.
         auto& a = as<std::size_t>(op);
-        while (a.done < a.out.size()) {
+        while (a.result < a.out.size()) {
             std::size_t n = 0;
-            if (!write(op, a.out.substr(a.done), n)) return false;
+            if (!write(op, a.out.substr(a.result), n)) return false;
             if (op.ec) break;
-            a.done += n;
+            a.result += n;
         }
-        a.result = a.done;
         return true;
     }
 
@@ -202,7 +221,8 @@ async_socket::async_socket(async_socket&& o) noexcept
       readable_(o.readable_),
       writable_(o.writable_),
       canceled_(o.canceled_),
-      peer_closed_(o.peer_closed_) {
+      peer_closed_(o.peer_closed_),
+      urgent_(o.urgent_) {
     if (registered_) loop_->rebind(sock_.fileno(), *this);
 }
 
@@ -217,6 +237,7 @@ async_socket& async_socket::operator=(async_socket&& o) noexcept {
         writable_ = o.writable_;
         canceled_ = o.canceled_;
         peer_closed_ = o.peer_closed_;
+        urgent_ = o.urgent_;
         if (registered_) loop_->rebind(sock_.fileno(), *this);
     }
     return *this;
@@ -225,8 +246,11 @@ async_socket& async_socket::operator=(async_socket&& o) noexcept {
 async_socket::~async_socket() { release(); }
 
 void async_socket::release() noexcept {
+    // Waiters still here are never resumed; their ops no longer belong to this socket.
     for (auto* op : {std::exchange(reader_, nullptr), std::exchange(writer_, nullptr)}) {
-        if (op != nullptr) loop_->cancel(*op);
+        if (op == nullptr) continue;
+        loop_->cancel(*op);
+        op->waiter = {};
     }
     if (registered_) {
         loop_->forget(sock_.fileno());
@@ -309,7 +333,44 @@ void async_socket::finish(detail::io_op& op) const {
         *op.ec_out = op.ec;
         return;
     }
-    throw_error(op.ec, std::string(op.call) + " " + sock_.describe());
+    // As the blocking socket does, name the address a call was given, else this socket's.
+    throw_error(op.ec, std::string(op.call) + " " +
+                           (op.to != nullptr ? op.to->to_string() : sock_.describe()));
+}
+
+void async_socket::abandon(detail::io_op& op) noexcept {
+    (op.dir == detail::io_op::side::read ? reader_ : writer_) = nullptr;
+    loop_->cancel(op);
+    op.waiter = {};
+}
+
+std::error_code async_socket::native_peer(const address& a, ::sockaddr_storage& out,
+                                          ::socklen_t& len) noexcept {
+    if (a.to_native(out, len)) return {};
+    // A host and port that is not numeric is a name; anything else is malformed.
+    if (!a.empty() && !a.is_unix()) return {1, name_category};
+    return std::make_error_code(std::errc::invalid_argument);
+}
+
+// Whether a short stream read proves the receive queue empty, so that the next read can wait
+// for epoll's next edge without a read that fails with EAGAIN first. Edge-triggered epoll
+// only reports arrivals, so trusting a short read that left bytes queued loses the wake-up.
+// - Never for datagrams (short by nature) nor once the peer has shut down (its FIN may have
+//   come with the data, in an edge already consumed).
+// - Before registering with epoll, always: registering polls the current state, so bytes left
+//   queued are reported then (the greeting path: a request read whole, then a wait).
+// - Once registered, only for TCP. Linux's tcp_recvmsg stops short with bytes queued only at
+//   the urgent mark (MSG_OOB), which epoll reports as EPOLLPRI in the edge that brought it:
+//   urgent_ then withholds trust until a read drains the queue. Other streams give no such
+//   promise: a Unix stream read stops at each message carrying descriptors (SCM_RIGHTS) or,
+//   with SO_PASSCRED, other credentials. (Kernel TLS, a ULP set through raw(), stops at
+//   record types and is not supported here.)
+bool async_socket::short_read_drains() const noexcept {
+    if (peer_closed_ || sock_.type() != sock::kind::stream) return false;
+    if (!registered_) return true;
+    const bool tcp = (sock_.family() == family::inet || sock_.family() == family::inet6) &&
+                     (sock_.proto() == 0 || sock_.proto() == IPPROTO_TCP);
+    return tcp && !urgent_;
 }
 
 void async_socket::on_io(std::uint32_t events) {
@@ -322,10 +383,11 @@ void async_socket::on_io(std::uint32_t events) {
             return;
         }
         loop_->cancel(*slot);
-        wake[i] = slot->waiter;
+        wake[i] = std::exchange(slot->waiter, {});
         slot = nullptr;
     };
     if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) peer_closed_ = true;
+    if ((events & EPOLLPRI) != 0) urgent_ = true;
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) complete(reader_, readable_, 0);
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) complete(writer_, writable_, 1);
     // Resuming may destroy this socket: touch nothing of it from here on.
@@ -339,7 +401,7 @@ void async_socket::take_waiters(std::coroutine_handle<> (&wake)[2]) noexcept {
         if (*slot == nullptr) continue;
         (*slot)->ec = std::make_error_code(std::errc::operation_canceled);
         loop_->cancel(**slot);
-        wake[i++] = (*slot)->waiter;
+        wake[i++] = std::exchange((*slot)->waiter, {});
         *slot = nullptr;
     }
 }
@@ -358,7 +420,7 @@ void async_socket::on_timeout(timer& t) {
     op.ec = timeout_error();
     auto& s = *op.owner;
     (op.dir == detail::io_op::side::read ? s.reader_ : s.writer_) = nullptr;
-    op.waiter.resume();
+    std::exchange(op.waiter, {}).resume();
 }
 
 // -- the calls --------------------------------------------------------------------------------

@@ -24,10 +24,11 @@ struct io_op : timer {
     enum class side : unsigned char { read, write };
 
     async_socket* owner = nullptr;
-    std::coroutine_handle<> waiter;
+    std::coroutine_handle<> waiter;  // set exactly while the op waits in its socket's slot
     std::error_code ec;
     std::error_code* ec_out = nullptr;  // the non-throwing form reports here
     const char* call = "";
+    const address* to = nullptr;  // connect, sendto: errors name this address
     side dir = side::read;
     /// Performs the system call; false when it would block (the op then waits for readiness).
     bool (*attempt)(io_op&) noexcept = nullptr;
@@ -35,6 +36,11 @@ struct io_op : timer {
     io_op(async_socket& s, const char* name, side d, bool (*fn)(io_op&) noexcept,
           std::error_code* out) noexcept
         : owner(&s), ec_out(out), call(name), dir(d), attempt(fn) {}
+    io_op(const io_op&) = delete;
+    io_op& operator=(const io_op&) = delete;
+    /// An op destroyed while it waits (its coroutine frame destroyed while suspended) leaves
+    /// its socket's slot and the loop's timers, so nothing points at it afterwards.
+    ~io_op();
 };
 
 }  // namespace detail
@@ -72,14 +78,15 @@ public:
     /// Sends what the kernel takes at once (waiting until it takes something).
     awaiter<std::size_t> send(std::string_view data);
     awaiter<std::size_t> send(std::string_view data, std::error_code& ec);
-    /// Sends all of data; the timeout bounds the whole call. Returns bytes sent.
+    /// Sends all of data; the timeout bounds the whole call. Returns bytes sent: with the
+    /// error_code form, what went out before a failure, timeout or cancel, as socket::sendall.
     awaiter<std::size_t> sendall(std::string_view data);
     awaiter<std::size_t> sendall(std::string_view data, std::error_code& ec);
     /// Accepts a connection on a listening socket; the new socket is on the same loop.
     awaiter<async_socket> accept();
     awaiter<async_socket> accept(std::error_code& ec);
-    /// Connects to a numeric address or Unix path (names: resolve first, or use
-    /// sock::getaddrinfo, which blocks).
+    /// Connects to a numeric address or Unix path. Host names are not resolved here: they fail
+    /// with invalid_argument, saying so (resolve first with sock::getaddrinfo, which blocks).
     awaiter<bool> connect(const address& addr);
     awaiter<bool> connect(const address& addr, std::error_code& ec);
     /// Receives one datagram into buf; returns its (possibly truncated) size and sender.
@@ -117,6 +124,10 @@ private:
     bool try_now(detail::io_op& op) noexcept;
     bool suspend(detail::io_op& op, std::coroutine_handle<> h) noexcept;
     void finish(detail::io_op& op) const;
+    void abandon(detail::io_op& op) noexcept;
+    bool short_read_drains() const noexcept;
+    static std::error_code native_peer(const address& a, ::sockaddr_storage& out,
+                                       ::socklen_t& len) noexcept;
     void on_io(std::uint32_t events) override;
     void on_cancel() override;
     /// Fails the waiting reader and writer with operation_canceled; the caller resumes them.
@@ -130,10 +141,11 @@ private:
     detail::io_op* writer_ = nullptr;
     timeout_t timeout_;
     bool registered_ = false;
-    bool readable_ = true;  // false after EAGAIN or a short read, until epoll says otherwise
+    bool readable_ = true;  // false after EAGAIN or a trusted short read, until epoll's next edge
     bool writable_ = true;
     bool canceled_ = false;
     bool peer_closed_ = false;  // epoll saw RDHUP, HUP or ERR: reads never block again
+    bool urgent_ = false;  // epoll saw EPOLLPRI since the last EAGAIN: see short_read_drains
 
 public:
     /// What the calls take besides the socket; unused fields stay empty.
@@ -168,18 +180,23 @@ public:
                 std::error_code* report, const op_args& a)
             : io_op(s, name, d, fn, report), in(a.in), out(a.out) {
             if constexpr (std::is_same_v<Result, std::string>) result.resize(a.max);
-            if (a.to != nullptr && !a.to->to_native(peer, peer_len))
-                ec = std::make_error_code(std::errc::invalid_argument);  // names are not resolved here
+            if (a.to != nullptr) {
+                to = a.to;
+                ec = native_peer(*a.to, peer, peer_len);
+            }
         }
 
-        Result result{};
+        Result result{};  // sendall: bytes sent so far, reported even when it fails
         std::span<char> in;
         std::string_view out;
-        std::size_t done = 0;       // sendall progress
         ::sockaddr_storage peer{};  // recvfrom, sendto, connect
         ::socklen_t peer_len = 0;
         bool started = false;       // connect: connect(2) has been called
     };
 };
+
+inline detail::io_op::~io_op() {
+    if (waiter) owner->abandon(*this);
+}
 
 }  // namespace sock

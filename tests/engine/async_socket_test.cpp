@@ -4,10 +4,12 @@
 #include "support.hpp"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -485,6 +487,190 @@ TEST(AsyncSocket, MovingARegisteredSocketBetweenAwaits) {
         EXPECT_EQ(co_await target.recv(10), "four");
     };
     sock::run(c.loop, body());
+}
+
+/// Waits (bounded) until at least n bytes are queued for reading on fd.
+bool wait_queued(int fd, int n) {
+    for (int i = 0; i < 2000; ++i) {
+        int queued = 0;
+        if (::ioctl(fd, FIONREAD, &queued) == 0 && queued >= n) return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return false;
+}
+
+// A TCP read stops at the urgent mark (MSG_OOB) with bytes still queued. On a socket registered
+// with epoll no new edge comes for them, so that short read must not be taken as "drained".
+TEST(AsyncSocket, ReadStoppingAtTheUrgentMarkLosesNoWakeUp) {
+    connected c;
+    c.a.settimeout(2s);
+    c.peer.setsockopt(sock::opt::tcp_nodelay, true);
+    auto body = [&]() -> sock::task<> {
+        c.loop.post([&] { c.peer.sendall("x"); });
+        EXPECT_EQ(co_await c.a.recv(100), "x");  // it waited: registered now
+        c.peer.sendall("hello");
+        EXPECT_EQ(::send(c.peer.fileno(), "!", 1, MSG_OOB), 1);
+        c.peer.sendall("world");
+        // Loopback delivers within send; FIONREAD counts only up to the mark.
+        EXPECT_TRUE(wait_queued(c.a.fileno(), 5));
+        co_await sock::sleep(20ms);  // epoll reports the edge while nobody reads
+        EXPECT_EQ(co_await c.a.recv(100), "hello");  // stops at the mark
+        std::error_code ec;
+        EXPECT_EQ(co_await c.a.recv(100, ec), "world");  // the urgent byte is out of band
+        EXPECT_FALSE(ec) << ec.message();
+        // Urgent data before the first wait, when nothing is registered yet.
+        c.peer.sendall("one");
+        EXPECT_EQ(::send(c.peer.fileno(), "!", 1, MSG_OOB), 1);
+        c.peer.sendall("two");
+        sock::async_socket fresh(std::move(c.a));
+        EXPECT_TRUE(wait_queued(fresh.fileno(), 3));
+        EXPECT_EQ(co_await fresh.recv(100), "one");
+        EXPECT_EQ(co_await fresh.recv(100, ec), "two");
+        EXPECT_FALSE(ec) << ec.message();
+    };
+    sock::run(c.loop, body());
+}
+
+// A Unix stream read stops after a message that carries descriptors (and, with SO_PASSCRED,
+// between writers): bytes stay queued with no new edge to come, as above.
+TEST(AsyncSocket, UnixReadStoppingAfterPassedDescriptorsLosesNoWakeUp) {
+    sock::event_loop loop;
+    auto [mine, theirs] = sock::socketpair();
+    sock::async_socket a(std::move(mine), loop);
+    a.settimeout(2s);
+    auto send_with_descriptor = [&](std::string_view data) {
+        ::iovec iov{const_cast<char*>(data.data()), data.size()};
+        alignas(::cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        ::msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        ::cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        const int fd = theirs.fileno();
+        std::memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+        EXPECT_EQ(::sendmsg(theirs.fileno(), &msg, 0), static_cast<::ssize_t>(data.size()));
+    };
+    auto body = [&]() -> sock::task<> {
+        loop.post([&] { theirs.sendall("x"); });
+        EXPECT_EQ(co_await a.recv(100), "x");  // it waited: registered now
+        send_with_descriptor("ab");
+        theirs.sendall("cd");
+        co_await sock::sleep(20ms);  // epoll reports the edge while nobody reads
+        EXPECT_EQ(co_await a.recv(100), "ab");  // stops after the descriptor's message
+        std::error_code ec;
+        EXPECT_EQ(co_await a.recv(100, ec), "cd");
+        EXPECT_FALSE(ec) << ec.message();
+    };
+    sock::run(loop, body());
+}
+
+// sendall ended from outside (cancel_all, close) reports what went out, as socket::sendall
+// does: the peer receives exactly that many bytes.
+TEST(AsyncSocket, SendallCanceledReportsTheBytesThatWentOut) {
+    for (const bool by_close : {false, true}) {
+        SCOPED_TRACE(by_close ? "close" : "cancel_all");
+        connected c;
+        c.a.raw().setsockopt(sock::opt::send_buffer_size, 4096);  // the peer's window fills first
+        const std::string big(4 << 20, 'y');
+        std::error_code ec;
+        std::size_t sent = 0;
+        bool done = false;
+        auto writer = [&]() -> sock::task<> {
+            sent = co_await c.a.sendall(big, ec);
+            done = true;
+        };
+        auto body = [&]() -> sock::task<> {
+            sock::spawn(writer());  // sends what fits, then waits
+            EXPECT_FALSE(done);
+            if (by_close) c.a.close();
+            else c.loop.cancel_all();
+            EXPECT_TRUE(done);
+            EXPECT_EQ(ec, std::errc::operation_canceled);
+            EXPECT_GT(sent, 0u);
+            EXPECT_LT(sent, big.size());
+            c.a.close();
+            std::size_t got = 0;
+            for (std::string part; !(part = c.peer.recv(65536)).empty();) got += part.size();
+            EXPECT_EQ(got, sent);
+            co_return;
+        };
+        sock::run(c.loop, body());
+    }
+}
+
+// A coroutine frame destroyed while it waits in recv (with a timeout): its op leaves the socket
+// and the loop, so neither the timeout nor the socket touches the freed frame (ASan), and the
+// socket takes a new reader.
+TEST(AsyncSocket, DestroyingAFrameThatWaitsDeregistersItsOperation) {
+    connected c;
+    c.a.settimeout(20ms);
+    bool resumed = false;
+    auto waiter = [&]() -> sock::task<> {
+        co_await c.a.recv(10);
+        resumed = true;
+    };
+    auto frame = waiter().release();
+    frame.resume();  // runs up to the recv, which waits
+    ASSERT_FALSE(frame.done());
+    EXPECT_EQ(c.loop.timers().armed, 1u);
+    frame.destroy();
+    EXPECT_EQ(c.loop.timers().armed, 0u);
+    auto body = [&]() -> sock::task<> {
+        c.a.settimeout(2s);
+        c.loop.post([&] { c.peer.sendall("ok"); });
+        std::error_code ec;
+        EXPECT_EQ(co_await c.a.recv(10, ec), "ok");  // the reader's slot is free
+        EXPECT_FALSE(ec) << ec.message();
+        co_await sock::sleep(60ms);  // past the destroyed op's timeout
+        c.loop.post([&] { c.peer.sendall("ok"); });
+        EXPECT_EQ(co_await c.a.recv(10), "ok");
+        c.a.close();
+    };
+    sock::run(c.loop, body());
+    EXPECT_FALSE(resumed);
+    EXPECT_EQ(c.loop.timers().armed, 0u);
+}
+
+// The engine does not resolve names: a host name fails at once with invalid_argument and a
+// message that says so and names the address.
+TEST(AsyncSocket, AHostNameFailsWithAMessageThatSaysNamesAreNotResolved) {
+    sock::event_loop loop;
+    const sock::address named("localhost", 8001);
+    auto message_of = [](auto&& awaitable) -> sock::task<std::string> {
+        try {
+            co_await awaitable;
+        } catch (const sock::error& e) {
+            EXPECT_EQ(e.code(), std::errc::invalid_argument);
+            co_return e.what();
+        }
+        co_return "";
+    };
+    auto body = [&]() -> sock::task<> {
+        const std::string why = "host names are not resolved here; resolve with sock::getaddrinfo first";
+        sock::async_socket s(sock::socket(sock::family::inet), loop);
+        EXPECT_EQ(co_await message_of(s.connect(named)), "connect localhost:8001: " + why);
+        std::error_code ec;
+        EXPECT_FALSE(co_await s.connect(named, ec));
+        EXPECT_EQ(ec, std::errc::invalid_argument);
+        EXPECT_EQ(ec.message(), why);
+        sock::async_socket u(sock::socket(sock::family::inet, sock::kind::dgram), loop);
+        EXPECT_EQ(co_await message_of(u.sendto("x", named)), "sendto localhost:8001: " + why);
+        // A numeric address is named in the message of a real failure too.
+        sock::async_socket v(sock::socket(sock::family::inet), loop);
+        const sock::address nowhere("127.0.0.1", 1);
+        std::string refused;
+        try {
+            co_await v.connect(nowhere);
+        } catch (const sock::error& e) {
+            refused = e.what();
+        }
+        EXPECT_EQ(refused.rfind("connect 127.0.0.1:1: ", 0), 0u) << refused;
+    };
+    sock::run(loop, body());
 }
 
 }  // namespace

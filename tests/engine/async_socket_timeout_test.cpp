@@ -266,4 +266,25 @@ TEST(AsyncSocketTimeout, CompletedCallsLeaveNoTimerBehind) {
     sock::run(c.loop, body());
 }
 
+// A sendall that times out reports what went out, as socket::sendall does: the peer receives
+// exactly that many bytes.
+TEST(AsyncSocketTimeout, SendallReportsTheBytesSentBeforeTheTimeout) {
+    connected c(short_timeout);
+    c.a.raw().setsockopt(sock::opt::send_buffer_size, 4096);  // the peer's window fills first
+    const std::string big(4 << 20, 'y');
+    auto body = [&]() -> sock::task<> {
+        std::error_code ec;
+        const auto sent = co_await c.a.sendall(big, ec);
+        EXPECT_EQ(ec, std::errc::timed_out);
+        EXPECT_GT(sent, 0u);
+        EXPECT_LT(sent, big.size());
+        c.a.close();
+        c.peer.settimeout(engine_test::client_timeout);
+        std::size_t got = 0;
+        for (std::string part; !(part = c.peer.recv(65536)).empty();) got += part.size();
+        EXPECT_EQ(got, sent);
+    };
+    sock::run(c.loop, body());
+}
+
 }  // namespace

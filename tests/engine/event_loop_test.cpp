@@ -290,4 +290,47 @@ TEST(EventLoop, CancelAllCallsOnCancelOfEveryHandlerOnce) {
     loop.remove(b.fd[0]);
 }
 
+// A posted function that throws: the exception leaves run(); the functions that ran are done
+// for good, and the rest of the batch runs on the next run(), in order, before later posts.
+TEST(EventLoop, APostedFunctionThatThrowsLeavesTheRestOfItsBatchQueuedInOrder) {
+    sock::event_loop loop;
+    std::vector<int> ran;
+    loop.post([&] { ran.push_back(1); });
+    loop.post([&] {
+        ran.push_back(2);
+        throw std::runtime_error("posted");
+    });
+    loop.post([&] { ran.push_back(3); });
+    EXPECT_THROW(loop.run(), std::runtime_error);
+    EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+    loop.post([&] {
+        ran.push_back(4);
+        loop.stop();
+    });
+    EXPECT_NO_THROW(loop.run());
+    EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+    // Nothing runs twice, however many wake-ups come later.
+    for (int i = 0; i < 3; ++i) {
+        loop.post([&] { loop.stop(); });
+        EXPECT_NO_THROW(loop.run());
+    }
+    EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+}
+
+// Posted work runs after the batch's I/O events: a posted function that throws leaves no
+// fetched edge-triggered event undispatched.
+TEST(EventLoop, APostedFunctionThatThrowsLosesNoEventOfItsBatch) {
+    sock::event_loop loop;
+    raw_pair p;
+    int io_calls = 0;
+    handler h;
+    h.io = [&](std::uint32_t) { ++io_calls; };
+    loop.add(p.fd[0], EPOLLIN | EPOLLET, h);
+    loop.post([] { throw std::runtime_error("posted"); });
+    p.write_to(0);  // the same epoll_wait reports the wake-up and this edge
+    EXPECT_THROW(loop.run(), std::runtime_error);
+    EXPECT_EQ(io_calls, 1);
+    loop.remove(p.fd[0]);
+}
+
 }  // namespace
