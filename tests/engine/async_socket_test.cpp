@@ -535,8 +535,9 @@ TEST(AsyncSocket, ReadStoppingAtTheUrgentMarkLosesNoWakeUp) {
 // between writers): bytes stay queued with no new edge to come, as above.
 TEST(AsyncSocket, UnixReadStoppingAfterPassedDescriptorsLosesNoWakeUp) {
     sock::event_loop loop;
-    auto [mine, theirs] = sock::socketpair();
-    sock::async_socket a(std::move(mine), loop);
+    auto pair = sock::socketpair();
+    sock::async_socket a(std::move(pair.first), loop);
+    sock::socket& theirs = pair.second;
     a.settimeout(2s);
     auto send_with_descriptor = [&](std::string_view data) {
         ::iovec iov{const_cast<char*>(data.data()), data.size()};
