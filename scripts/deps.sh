@@ -3,7 +3,10 @@
 # As root it runs apt-get; otherwise it prints the one command to run and fails.
 set -euo pipefail
 
-packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3 "$@")
+# pkg-config, help2man, dpkg-dev (dpkg-shlibdeps), file and lintian: man pages, the .deb and
+# the consumer tests (tests/consumers).
+packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3
+  pkg-config help2man dpkg-dev file lintian "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
