@@ -1,5 +1,6 @@
 // Async sockets: data, end of stream, accept and connect, datagrams, close, concurrent
-// waiters, moves. Timeouts are in async_socket_timeout_test.cpp.
+// waiters, moves, short reads, partial sendall, destroyed frames, names. Timeouts are in
+// async_socket_timeout_test.cpp.
 
 #include "support.hpp"
 
@@ -661,15 +662,17 @@ TEST(AsyncSocket, AHostNameFailsWithAMessageThatSaysNamesAreNotResolved) {
         sock::async_socket u(sock::socket(sock::family::inet, sock::kind::dgram), loop);
         EXPECT_EQ(co_await message_of(u.sendto("x", named)), "sendto localhost:8001: " + why);
         // A numeric address is named in the message of a real failure too.
+        sock::socket closed(sock::family::inet, sock::kind::stream);
+        closed.bind(sock::address("127.0.0.1", 0));  // bound, not listening: refuses
+        const auto nowhere = closed.getsockname();
         sock::async_socket v(sock::socket(sock::family::inet), loop);
-        const sock::address nowhere("127.0.0.1", 1);
         std::string refused;
         try {
             co_await v.connect(nowhere);
         } catch (const sock::error& e) {
             refused = e.what();
         }
-        EXPECT_EQ(refused.rfind("connect 127.0.0.1:1: ", 0), 0u) << refused;
+        EXPECT_EQ(refused.rfind("connect " + nowhere.to_string() + ": ", 0), 0u) << refused;
     };
     sock::run(loop, body());
 }

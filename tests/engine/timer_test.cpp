@@ -1,4 +1,5 @@
-// The event loop's timers: order, cancel, restart, starts from callbacks, many at once.
+// The event loop's timers: order, cancel, restart, starts from callbacks, many at once, one-off
+// durations that leave nothing behind, and cancel_all.
 
 #include "support.hpp"
 
