@@ -8,27 +8,32 @@
 
 int main(int argc, char** argv) {
     const std::string name = "echo-server";
+    greet::cli::ignore_sigpipe();  // a closed stdout (echo-server | head -1) must not kill it
     CLI::App app{"Sends back everything each client sends, serving many clients at once on event "
-                 "loops, until SIGINT or SIGTERM (then in-flight clients finish within 5 s and it "
-                 "exits 0).",
+                 "loops. The default port is 8007, not echo's 7, so that it runs without root.",
                  name};
-    greet::cli::add_conventions(app, name);
+    greet::cli::add_conventions(
+        app, name,
+        "Signals: SIGINT or SIGTERM stop it: clients in flight finish within 5 s (a second "
+        "signal cancels them), then it exits 0. SIGHUP is logged and ignored: there is nothing to "
+        "reload.");
 
     echo::server_config config;
     int port = config.port;
     double timeout = 0;
-    auto* host = app.add_option("--host", config.host, "Address or name to listen on")
-                     ->capture_default_str();
+    auto* host = greet::cli::add_host_option(app, config.host, "Address or name to listen on");
     auto* port_opt = app.add_option("--port", port, "TCP port; 0 picks a free one")
                          ->capture_default_str()
-                         ->check(CLI::Range(0, 65535));
-    app.add_option("--unix", config.unix_path, "Listen on this Unix stream socket instead of TCP")
-        ->excludes(host)
-        ->excludes(port_opt);
+                         ->check(greet::cli::port_number());
+    auto* unix_opt = app.add_option("--unix", config.unix_path,
+                                    "Listen on this Unix stream socket instead of TCP")
+                         ->excludes(host)
+                         ->excludes(port_opt);
+    greet::cli::add_reuse_port_option(app, config.reuse_port)->excludes(unix_opt);
     greet::cli::add_engine_options(app, config.threads, config.max_connections);
     app.add_option("--timeout", timeout, "Seconds a client may stay idle before it is closed; 0 = never")
         ->capture_default_str()
-        ->check(CLI::Range(0.0, 86400.0));
+        ->check(greet::cli::seconds_range(0));
 
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     config.port = static_cast<std::uint16_t>(port);

@@ -9,12 +9,16 @@
 #include "greet/host.hpp"
 
 #include <sock/address.hpp>
+#include <sock/error.hpp>
 
 #include <unistd.h>
 
-#include <cstdio>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <string>
+#include <system_error>
 
 namespace {
 
@@ -23,19 +27,19 @@ const std::string name = "greet-bench";
 /// Descriptors the program needs besides its clients: stdio, epoll, eventfd, timerfd...
 constexpr std::size_t spare_descriptors = 32;
 
-void write_stdout(const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+    greet::cli::ignore_sigpipe();  // a closed stdout is reported as an error, not a crash
+    greet::cli::ignore_sighup();   // a run outlives the terminal it was started from
     CLI::App app{"Loads a greeting server (greet: connect, send the message, read the reply until "
                  "EOF, close) or an echo server (echo: persistent connections, ping-pong) from one "
-                 "thread, and reports completed requests, errors by kind, rate and latency.",
+                 "thread, and reports completed requests, errors by kind, rate and latency. Exits "
+                 "1, with one line on stderr saying how many failed and why, when any request "
+                 "failed or none completed.",
                  name};
-    greet::cli::add_conventions(app, name);
+    greet::cli::add_conventions(app, name,
+                                "Signals: SIGHUP is ignored; SIGINT and SIGTERM end it at once.");
 
     bench::load_config config;
     std::string host = "127.0.0.1";
@@ -47,11 +51,10 @@ int main(int argc, char** argv) {
     double timeout = 10;
     bool json = false;
 
-    auto* host_opt = app.add_option("--host", host, "Server address or name (resolved once)")
-                         ->capture_default_str();
+    auto* host_opt = greet::cli::add_host_option(app, host, "Server address or name (resolved once)");
     auto* port_opt = app.add_option("--port", port, "Server TCP port")
                          ->capture_default_str()
-                         ->check(CLI::Range(1, 65535));
+                         ->check(greet::cli::port_number(1));
     app.add_option("--unix", unix_path, "Connect to this Unix stream socket instead of TCP")
         ->excludes(host_opt)
         ->excludes(port_opt);
@@ -65,17 +68,22 @@ int main(int argc, char** argv) {
                                       "to server!\" for the message \"1\", else \"please go out!\"]");
     auto* size_opt = app.add_option("--size", config.size, "echo: bytes per message")
                          ->capture_default_str()
-                         ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+                         ->check(greet::cli::whole_number(1, std::uint64_t{64} << 20));
     app.add_option("--connections", config.connections,
                    "Concurrent clients (closed loop), or the most requests in flight (--rate)")
         ->capture_default_str()
-        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
-    app.add_option("--duration", duration, "Seconds to run")
-                             ->capture_default_str()
-                             ->check(greet::cli::seconds_range(0.001));
-    app.add_option("--count", config.count,
-                   "Requests to make in all (successes and errors), then stop; wins over --duration")
-        ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
+        ->check(greet::cli::whole_number(1, std::uint64_t{1} << 20));
+    auto* duration_opt =
+        app.add_option("--duration", duration,
+                       "Seconds to run; with --count, whichever comes first. With --count "
+                       "alone there is no time limit")
+            ->capture_default_str()
+            ->check(greet::cli::seconds_range(0.001));
+    auto* count_opt =
+        app.add_option("--count", config.count,
+                       "Requests to make in all (successes and errors), then stop; with "
+                       "--duration, whichever comes first")
+            ->check(greet::cli::whole_number(1, UINT64_MAX));
     auto* delay_opt = app.add_option("--delay", delay,
                                      "greet: seconds each client waits between connecting and sending")
                           ->capture_default_str()
@@ -83,7 +91,7 @@ int main(int argc, char** argv) {
     auto* rate_opt = app.add_option("--rate", config.rate,
                                     "greet: start this many requests per second on a fixed schedule "
                                     "(open loop; latency counts from the scheduled start)")
-                         ->check(CLI::Range(0.001, 1e7));
+                         ->check(greet::cli::number(0.001, 1e7, "requests per second"));
     app.add_option("--timeout", timeout, "Seconds one request may take, connect included")
         ->capture_default_str()
         ->check(greet::cli::seconds_range(0.001));
@@ -105,7 +113,11 @@ int main(int argc, char** argv) {
 
     config.mode = mode;
     if (expect_opt->count() == 0) config.expect = std::string(bench::default_expected_reply(config.message));
-    config.duration = greet::cli::seconds(duration);
+    // --count alone runs until the count is reached; --duration (given or by default) bounds
+    // every other run.
+    config.duration = count_opt->count() != 0 && duration_opt->count() == 0
+                          ? std::chrono::nanoseconds::zero()
+                          : greet::cli::seconds(duration);
     config.delay = greet::cli::seconds(delay);
     config.timeout = greet::cli::seconds(timeout);
     config.progress = !json && ::isatty(2) == 1;
@@ -124,7 +136,15 @@ int main(int argc, char** argv) {
                                          " connections but only " + std::to_string(fds) +
                                          " descriptors; expect errors of kind \"other\"");
         const auto results = bench::run_load(config);
-        write_stdout(json ? bench::format_json(results) : bench::format_summary(results));
+        if (!greet::cli::write_stdout(json ? bench::format_json(results)
+                                           : bench::format_summary(results))) {
+            greet::cli::report(name, "write stdout: " + sock::error_reason({errno, std::generic_category()}));
+            return greet::cli::failure;
+        }
+        if (const auto why = bench::failure_line(results); !why.empty()) {
+            greet::cli::report(name, config.target.to_string() + ": " + why);
+            return greet::cli::failure;
+        }
     } catch (const std::exception& e) {
         greet::cli::report(name, e.what());
         return greet::cli::failure;

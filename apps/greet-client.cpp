@@ -4,12 +4,16 @@
 #include "greet/client.hpp"
 #include "greet/greeting.hpp"
 
+#include <sock/error.hpp>
+
+#include <cerrno>
 #include <exception>
-#include <iostream>
 #include <string>
+#include <system_error>
 
 int main(int argc, char** argv) {
     const std::string name = "greet-client";
+    greet::cli::ignore_sigpipe();  // a closed stdout is reported as an error, not a crash
     CLI::App app{"Connects to a greet server, sends a message and prints the reply.", name};
     greet::cli::add_conventions(app, name);
 
@@ -17,11 +21,10 @@ int main(int argc, char** argv) {
     int port = greet::default_port;
     double delay = 0;
     double timeout = greet::default_timeout_seconds;
-    auto* host = app.add_option("--host", config.host, "Server address or name")
-                     ->capture_default_str();
+    auto* host = greet::cli::add_host_option(app, config.host, "Server address or name");
     auto* port_opt = app.add_option("--port", port, "Server port")
                          ->capture_default_str()
-                         ->check(CLI::Range(0, 65535));
+                         ->check(greet::cli::port_number(1));
     auto* unix_opt = app.add_option("--unix", config.unix_path,
                                     "Connect to this Unix stream socket instead of TCP")
                          ->excludes(host)
@@ -42,7 +45,11 @@ int main(int argc, char** argv) {
     config.timeout = greet::cli::seconds(timeout);
 
     try {
-        std::cout << greet::ask(config) << std::endl;
+        const std::string reply = greet::ask(config) + "\n";
+        if (!greet::cli::write_stdout(reply)) {
+            greet::cli::report(name, "write stdout: " + sock::error_reason({errno, std::generic_category()}));
+            return greet::cli::failure;
+        }
     } catch (const std::exception& e) {
         greet::cli::report(name, e.what());
         return greet::cli::failure;

@@ -9,23 +9,26 @@
 
 int main(int argc, char** argv) {
     const std::string name = "greet-server";
+    greet::cli::ignore_sigpipe();  // a closed stdout (greet-server | head -1) must not kill it
     CLI::App app{"Replies \"welcome to server!\" to a client that sends \"1\" and \"please go "
-                 "out!\" to any other, serving many clients at once on event loops, until SIGINT "
-                 "or SIGTERM (then in-flight clients finish within 5 s and it exits 0).",
+                 "out!\" to any other, serving many clients at once on event loops.",
                  name};
-    greet::cli::add_conventions(app, name);
+    greet::cli::add_conventions(
+        app, name,
+        "Signals: SIGINT or SIGTERM stop it: clients in flight finish within 5 s (a second "
+        "signal cancels them), then it exits 0. SIGHUP is logged and ignored: there is nothing to "
+        "reload.");
 
     greet::server_config config;
     int port = greet::default_port;
     double timeout = greet::default_timeout_seconds;
-    auto* host = app.add_option("--host", config.host, "Address or name to listen on")
-                     ->capture_default_str();
+    auto* host = greet::cli::add_host_option(app, config.host, "Address or name to listen on");
     auto* port_opt = app.add_option("--port", port, "TCP or UDP port; 0 picks a free one")
                          ->capture_default_str()
-                         ->check(CLI::Range(0, 65535));
+                         ->check(greet::cli::port_number());
     app.add_option("--backlog", config.backlog, "Connections queued before accept")
         ->capture_default_str()
-        ->check(CLI::Range(0, 65535));
+        ->check(greet::cli::whole_number(0, 65535));
     app.add_option("--timeout", timeout, "Seconds a client has to send its message")
         ->capture_default_str()
         ->check(greet::cli::seconds_range(0.001));
@@ -35,6 +38,7 @@ int main(int argc, char** argv) {
                          ->excludes(port_opt);
     app.add_flag("--udp", config.udp, "Answer UDP datagrams instead of TCP connections")
         ->excludes(unix_opt);
+    greet::cli::add_reuse_port_option(app, config.reuse_port)->excludes(unix_opt);
     greet::cli::add_engine_options(app, config.threads, config.max_connections);
     app.add_flag("--quiet", config.quiet, "No line per served client (time outs and errors are still logged)");
 

@@ -524,7 +524,7 @@ void load::on_tick() {
         const auto at = t0_ + std::chrono::nanoseconds(
                                   static_cast<std::int64_t>(static_cast<double>(scheduled_) * interval_ns));
         if (at > now) break;
-        if ((config_.count == 0 && at - t0_ >= config_.duration) || !take_ticket()) {
+        if ((config_.duration.count() > 0 && at - t0_ >= config_.duration) || !take_ticket()) {
             stop_ticking();  // the schedule is done; requests in flight finish on their own
             break;
         }
@@ -577,7 +577,9 @@ sock::task<> load::run() {
         for (auto& s : slots_)
             start_task(config_.mode == mode::echo ? echo_worker(s) : greet_worker(s), work_);
     }
-    if (config_.count == 0) {
+    if (config_.duration.count() > 0) {
+        // With --count too, whichever comes first: reaching the count calls stop(), which
+        // ends this wait early.
         co_await main_alarm_.wait(config_.duration);
         stop();
     }

@@ -26,7 +26,8 @@ struct load_config {
     std::size_t size = 16;
     /// Closed loop: clients at once. Open loop: the most requests in flight.
     std::size_t connections = 64;
-    /// Stop after this many requests (successes and errors); 0 = run for `duration`.
+    /// Stop after this many requests (successes and errors), or after `duration`, whichever
+    /// comes first. count 0: no count; duration 0: no time limit (then count must be set).
     std::uint64_t count = 0;
     std::chrono::nanoseconds duration = std::chrono::seconds(5);
     /// greet: wait this long between connecting and sending.

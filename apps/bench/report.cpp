@@ -31,6 +31,20 @@ double results::rate() const noexcept {
     return duration_s > 0 ? static_cast<double>(completed) / duration_s : 0.0;
 }
 
+std::string failure_line(const results& r) {
+    const std::uint64_t failed = r.error_total();
+    if (failed == 0) return r.completed == 0 ? "no request completed" : "";
+    std::string line = std::to_string(failed) + " of " + std::to_string(failed + r.completed) +
+                       " requests failed:";
+    const char* separator = " ";
+    for (std::size_t k = 0; k < error_kind_count; ++k) {
+        if (r.errors[k] == 0) continue;
+        line += separator + std::string(error_kind_names[k]) + " " + std::to_string(r.errors[k]);
+        separator = ", ";
+    }
+    return line;
+}
+
 std::string format_latency(std::uint64_t us) {
     if (us < 10'000) return std::to_string(us) + " us";
     if (us < 10'000'000) return printf_string("%.2f ms", static_cast<double>(us) / 1e3);

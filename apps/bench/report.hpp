@@ -33,6 +33,11 @@ std::string format_summary(const results& r);
 /// "duration_s": D, "latency_us": {"p50": ..., "p90": ..., "p99": ..., "p999": ..., "max": ...}}.
 std::string format_json(const results& r);
 
+/// Why a run counts as failed, as one line without a newline ("3 of 1000 requests failed:
+/// refused 2, timeout 1", "no request completed"); empty when every request completed and at
+/// least one did. greet-bench prints it on stderr and exits 1.
+std::string failure_line(const results& r);
+
 /// A latency in microseconds as people read it: "87 us", "12.35 ms", "2.100 s".
 std::string format_latency(std::uint64_t us);
 

@@ -79,6 +79,7 @@ void run_server(const server_config& config) {
     } else {
         engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
     }
+    engine.reuse_port = config.reuse_port;
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     sock::server server(std::move(engine), [&config](sock::async_socket s) {
         return serve_connection(std::move(s), config);

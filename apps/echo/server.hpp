@@ -15,7 +15,8 @@ namespace echo {
 
 struct server_config {
     std::string host{"127.0.0.1"};
-    std::uint16_t port = 7;
+    /// Not echo's well-known 7: below 1024 a port needs root (CAP_NET_BIND_SERVICE).
+    std::uint16_t port = 8007;
     /// Non-empty: serve on this Unix stream socket instead of TCP.
     std::string unix_path;
     /// Event loops (threads); 0 = one per core.
@@ -24,11 +25,14 @@ struct server_config {
     std::size_t max_connections = 0;
     /// A connection with nothing to read for this long is closed; 0 = never.
     std::chrono::nanoseconds idle_timeout{0};
+    /// Share the port with other processes that ask for it too (SO_REUSEPORT), for a restart
+    /// without downtime; without it a port in use is an error.
+    bool reuse_port = false;
 };
 
 /// Binds as configured, prints "listening on ADDRESS" to stdout, and echoes until SIGINT or
-/// SIGTERM, then lets connections in flight finish and returns. Throws sock::error when it
-/// cannot listen.
+/// SIGTERM, then lets connections in flight finish and returns; SIGHUP changes nothing
+/// (sock::server logs it). Throws sock::error when it cannot listen.
 void run_server(const server_config& config);
 
 /// Sends back everything the connection receives until EOF, an error or the idle timeout.

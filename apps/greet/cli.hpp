@@ -1,11 +1,14 @@
 #pragma once
 
-// Conventions shared by greet-server and greet-client: --version, exit codes, error lines.
+// Conventions shared by every program here (greet-*, echo-server, the seed examples):
+// --version, exit codes, error lines, and option values checked so that a mistake gets a
+// message that names the option and says what it takes.
 
 #include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,23 +22,56 @@ enum exit_code : int {
     usage = 2,    ///< bad command line
 };
 
-/// Adds --version ("<name> <sock::version>") and the exit-code footer to app.
-void add_conventions(CLI::App& app, const std::string& name);
+/// Adds --version ("<name> <sock::version>") and the exit-code footer to app; `signals` is a
+/// footer sentence saying what the program does with SIGINT, SIGTERM and SIGHUP.
+void add_conventions(CLI::App& app, const std::string& name, const std::string& signals = "");
 
 /// Adds the engine's options shared by the servers: --threads and --max-connections.
 void add_engine_options(CLI::App& app, unsigned& threads, std::size_t& max_connections);
 
+/// Adds --reuse-port, shared by the TCP servers.
+CLI::Option* add_reuse_port_option(CLI::App& app, bool& reuse_port);
+
+/// Adds --host: a name, an IPv4 or an IPv6 address, the latter also as "[::1]" (the brackets
+/// are dropped).
+CLI::Option* add_host_option(CLI::App& app, std::string& host, const std::string& help);
+
 /// Parses the command line. Returns nullopt to go on; otherwise the code to exit with, after
-/// --help or --version (0) or a usage error (2, reported in one line on stderr).
+/// --help or --version (0) or a usage error (2, reported in one line on stderr; an unknown
+/// option is named with the closest known one, if one is close).
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
 
 /// Prints "<name>: <what>" as one line on stderr.
 void report(std::string_view name, std::string_view what);
 
+/// Writes all of text to stdout (unbuffered); false with errno set when it cannot (a closed
+/// pipe: EPIPE, since SIGPIPE is ignored).
+bool write_stdout(std::string_view text) noexcept;
+
+/// Sets SIGPIPE to be ignored, so that writing to a closed stdout (`prog | head -1`) fails
+/// with EPIPE instead of killing the program. Every program calls it first.
+void ignore_sigpipe() noexcept;
+
+/// Sets SIGHUP to be ignored (programs that run long but have nothing to reload and do not
+/// run on sock::server, which handles it itself).
+void ignore_sighup() noexcept;
+
 /// Seconds as given on the command line (0.3) as a duration.
 std::chrono::nanoseconds seconds(double s);
 
-/// Accepts seconds in [min, 1 day]; fractions allowed.
-CLI::Range seconds_range(double min);
+/// Accepts seconds in [min, 1 day], fractions allowed; the message of a rejected value names
+/// what is accepted ("--timeout: 0 is not a number of seconds from 0.001 to 86400").
+CLI::Validator seconds_range(double min);
+
+/// Accepts decimal numbers in [min, max]; "--rate: x is not a number of requests per second
+/// from 0.001 to 10000000".
+CLI::Validator number(double min, double max, const std::string& unit);
+
+/// Accepts whole numbers in [min, max] (no sign games: "-5" for a size_t is rejected, not
+/// wrapped); "--port: abc is not a whole number from 0 to 65535".
+CLI::Validator whole_number(std::uint64_t min, std::uint64_t max);
+
+/// The validator of --port values: whole numbers from min (0 or 1) to 65535.
+CLI::Validator port_number(std::uint64_t min = 0);
 
 }  // namespace greet::cli

@@ -8,9 +8,11 @@
 #include <sock/error.hpp>
 #include <sock/server.hpp>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <optional>
 #include <span>
 #include <string>
@@ -22,7 +24,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Bounds of the drain before close when the client sent more than was read.
+/// Bounds of the whole drain before close when the client sent more than was read: one
+/// deadline and one byte count for all of it, so a client dripping a byte now and then
+/// cannot keep its connection.
 constexpr auto drain_time = 1s;
 constexpr std::size_t drain_limit = 64 * 1024 * 1024;
 
@@ -48,17 +52,31 @@ std::string summary(std::string_view message) {
     return std::to_string(message.size()) + " bytes";
 }
 
-/// Closing with unread input makes the kernel send RST instead of FIN, and an RST that
-/// overtakes the reply destroys it in the client's receive queue. So say we are done (FIN
-/// after the reply) and swallow what the client still sends, for a bounded time and amount.
-sock::task<> drain(sock::async_socket& conn) {
+/// The end of a connection after the reply. Closing with unread input makes the kernel send
+/// RST instead of FIN, and an RST that overtakes the reply destroys it in the client's
+/// receive queue; a client may send more than its message at any moment. So the FIN goes
+/// first (shutdown): whatever the close sends later comes after the whole reply and its end,
+/// where the client's kernel no longer discards anything. Then, only if input is waiting
+/// (one non-blocking recv; the usual answer is EAGAIN), swallow what the client still sends
+/// until it closes, within one deadline and one byte count for the whole drain.
+sock::task<> finish(sock::async_socket& conn, bool input_waiting) {
     std::error_code ec;
     conn.shutdown(sock::shut::wr, ec);
-    conn.settimeout(drain_time);
+    if (ec) co_return;
     static thread_local std::array<char, 64 * 1024> buf;  // discarded bytes: any buffer will do
-    for (std::size_t drained = 0; !ec && drained < drain_limit;) {
-        const auto n = co_await conn.recv_into(buf, ec);
-        if (n == 0) break;
+    std::size_t drained = 0;
+    if (!input_waiting) {
+        const std::size_t n = conn.raw().recv_into(buf, MSG_DONTWAIT, ec);
+        if (ec || n == 0) co_return;  // nothing waiting (EAGAIN), or the client is done
+        drained = n;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + drain_time;
+    while (drained < drain_limit) {
+        const auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= decltype(left)::zero()) break;
+        conn.settimeout(std::chrono::duration_cast<std::chrono::nanoseconds>(left));
+        const std::size_t n = co_await conn.recv_into(buf, ec);
+        if (ec || n == 0) break;
         drained += n;
     }
 }
@@ -92,7 +110,7 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
     // tenth of what 1 KiB each would) and the buffer stays in cache. The message is used
     // before the next suspension only. One byte more than a message: if it fills, the
     // client sent more than is read, and the close must not reset the connection (see
-    // drain). Data arriving later is the client's own protocol error.
+    // finish, which also catches what arrives later).
     static thread_local std::array<char, max_message + 1> buf;
     std::error_code ec;
     const std::size_t n = co_await conn.recv_into(buf, ec);
@@ -111,7 +129,7 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
         co_return;
     }
     if (!config.quiet) write_line(1, peer_name(conn) + ": " + served);
-    if (n > max_message) co_await drain(conn);
+    co_await finish(conn, n > max_message);
 }
 
 void run_server(const server_config& config) {
@@ -136,6 +154,7 @@ void run_server(const server_config& config) {
                               : sock::connection_handler([&config](sock::async_socket s) {
                                     return serve_connection(std::move(s), config);
                                 });
+    engine.reuse_port = config.reuse_port;
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     sock::server server(std::move(engine), std::move(handler));
     if (!config.unix_path.empty()) file.emplace(config.unix_path);

@@ -28,15 +28,20 @@ struct server_config {
     std::size_t max_connections = 0;
     /// No line per served client (time outs and failures are still logged).
     bool quiet = false;
+    /// Share the port with other processes that ask for it too (SO_REUSEPORT), for a restart
+    /// without downtime; without it a port in use is an error.
+    bool reuse_port = false;
 };
 
 /// Binds as configured, prints "listening on ADDRESS" to stdout, and serves until SIGINT or
-/// SIGTERM, then lets connections in flight finish and returns. Throws sock::error when it
-/// cannot listen; failures of one client are logged to stderr and never end the server.
+/// SIGTERM, then lets connections in flight finish and returns. SIGHUP changes nothing
+/// (sock::server logs "received SIGHUP: nothing to reload, ignored"). Throws sock::error
+/// when it cannot listen; failures of one client are logged to stderr and never end the server.
 void run_server(const server_config& config);
 
 /// Serves one connection as the seed does: the message is what the first read returns (at
-/// most max_message bytes); the reply follows, then the connection closes. A client that
+/// most max_message bytes); the reply follows, then the connection closes with a clean end
+/// of stream even if the client sent more (drained for at most a second). A client that
 /// said nothing in time is logged as "time out" and closed without a reply. config must
 /// outlive the task.
 sock::task<> serve_connection(sock::async_socket conn, const server_config& config);

@@ -25,13 +25,21 @@ double number(const std::string& json, const std::string& key) {
     return std::strtod(json.c_str() + at + key.size() + 4, nullptr);
 }
 
-/// Runs greet-bench --json with args; expects exit 0, one JSON line, nothing on stderr.
-std::string bench_json(std::vector<std::string> args) {
+/// Runs greet-bench --json with args; expects one JSON line, and either exit 0 with nothing
+/// on stderr or, when `failure` is given, exit 1 with one line on stderr containing it.
+std::string bench_json(std::vector<std::string> args, const std::string& failure = "") {
     args.insert(args.begin(), bin("greet-bench"));
     args.push_back("--json");
     const auto r = run(args, 60s);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.err, "");
+    if (failure.empty()) {
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.err, "");
+    } else {
+        EXPECT_EQ(r.exit_code, 1) << r.err;
+        EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+        EXPECT_EQ(r.err.rfind("greet-bench: ", 0), 0u) << r.err;
+        EXPECT_NE(r.err.find(failure), std::string::npos) << r.err;
+    }
     EXPECT_EQ(count_lines(r.out), 1u) << r.out;
     EXPECT_EQ(r.out.rfind('{', 0), 0u) << r.out;
     EXPECT_EQ(r.out.substr(r.out.size() >= 3 ? r.out.size() - 3 : 0), "}}\n") << r.out;
@@ -71,7 +79,8 @@ TEST(GreetBench, OtherMessageExpectsTheOtherReply) {
 TEST(GreetBench, UnexpectedReplyIsBadReply) {
     auto s = start_greet_server({"--port", "0", "--quiet"});
     const auto json = bench_json({"--port", std::to_string(s.port), "--count", "20",
-                                  "--connections", "4", "--expect", "hello to you"});
+                                  "--connections", "4", "--expect", "hello to you"},
+                                 "20 of 20 requests failed: bad_reply 20");
     EXPECT_EQ(number(json, "completed"), 0);
     EXPECT_EQ(number(json, "bad_reply"), 20);
     EXPECT_EQ(number(json, "errors"), 20);
@@ -99,7 +108,8 @@ TEST(GreetBench, OpenLoopCountsOverload) {
     // One request in flight at most, each held 0.3 s by --delay, 100 a second scheduled.
     auto s = start_greet_server({"--port", "0", "--quiet"});
     const auto json = bench_json({"--port", std::to_string(s.port), "--rate", "100",
-                                  "--count", "20", "--connections", "1", "--delay", "0.3"});
+                                  "--count", "20", "--connections", "1", "--delay", "0.3"},
+                                 "requests failed: overload");
     EXPECT_EQ(number(json, "completed") + number(json, "overload"), 20);
     EXPECT_GE(number(json, "overload"), 10);
     EXPECT_GE(number(json, "completed"), 1);
@@ -108,7 +118,8 @@ TEST(GreetBench, OpenLoopCountsOverload) {
 TEST(GreetBench, DurationRunEndsWithClientsMidRequest) {
     auto s = start_greet_server({"--port", "0", "--quiet"});
     const auto json = bench_json({"--port", std::to_string(s.port), "--duration", "0.3",
-                                  "--delay", "30", "--connections", "10"});
+                                  "--delay", "30", "--connections", "10"},
+                                 "no request completed");
     EXPECT_EQ(number(json, "completed"), 0);  // none finished its delay; none is an error
     EXPECT_EQ(number(json, "errors"), 0);
 }
@@ -119,7 +130,9 @@ TEST(GreetBench, ClosedPortIsRefused) {
     closed.bind({"127.0.0.1", 0});
     const auto port = closed.getsockname().port();
     const auto json = bench_json({"--port", std::to_string(port), "--count", "30",
-                                  "--connections", "4"});
+                                  "--connections", "4"},
+                                 "127.0.0.1:" + std::to_string(port) +
+                                     ": 30 of 30 requests failed: refused 30");
     EXPECT_EQ(number(json, "completed"), 0);
     EXPECT_EQ(number(json, "refused"), 30);
     EXPECT_EQ(number(json, "errors"), 30);
@@ -132,7 +145,8 @@ TEST(GreetBench, SilentServerTimesOut) {
     mute.listen(16);
     const auto port = mute.getsockname().port();
     const auto json = bench_json({"--port", std::to_string(port), "--count", "3",
-                                  "--connections", "3", "--timeout", "0.3"});
+                                  "--connections", "3", "--timeout", "0.3"},
+                                 "3 of 3 requests failed: timeout 3");
     EXPECT_EQ(number(json, "completed"), 0);
     EXPECT_EQ(number(json, "timeout"), 3);
 }
@@ -153,7 +167,8 @@ TEST(GreetBench, UnixSocketWithAFullQueueWaitsThenTimesOut) {
     mute.bind(sock::address::unix_path(path));
     mute.listen(1);
     const auto json = bench_json({"--unix", path, "--count", "6", "--connections", "6",
-                                  "--timeout", "0.3"});
+                                  "--timeout", "0.3"},
+                                 "6 of 6 requests failed: timeout 6");
     EXPECT_EQ(number(json, "completed"), 0);
     EXPECT_EQ(number(json, "timeout"), 6);
 }
@@ -166,6 +181,46 @@ TEST(GreetBench, SummaryForPeopleWithoutProgressWhenNotATerminal) {
     EXPECT_EQ(r.out.rfind("completed  10 in ", 0), 0u) << r.out;
     EXPECT_NE(r.out.find("\nerrors     0\n"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("\nlatency    p50 "), std::string::npos) << r.out;
+}
+
+TEST(GreetBench, CountAloneHasNoTimeLimit) {
+    // 50 clients each waiting 0.2 s, 4 at a time: about 2.5 s, past no default duration.
+    auto s = start_greet_server({"--port", "0", "--quiet"});
+    const auto json = bench_json({"--port", std::to_string(s.port), "--count", "50",
+                                  "--connections", "4", "--delay", "0.2"});
+    EXPECT_EQ(number(json, "completed"), 50);
+}
+
+TEST(GreetBench, CountAndDurationWhicheverComesFirst) {
+    auto s = start_greet_server({"--port", "0", "--quiet"});
+    const auto port = std::to_string(s.port);
+    // The count first: the run ends long before its hour (run() gives up after 60 s).
+    auto json = bench_json({"--port", port, "--count", "30", "--duration", "3600",
+                            "--connections", "2"});
+    EXPECT_EQ(number(json, "completed"), 30);
+    // The duration first: 0.5 s of clients that each wait 0.2 s cannot make a billion.
+    json = bench_json({"--port", port, "--count", "1000000000", "--duration", "0.5",
+                       "--connections", "2", "--delay", "0.2"});
+    EXPECT_GT(number(json, "completed"), 0);
+    EXPECT_LT(number(json, "completed"), 100);
+    EXPECT_EQ(number(json, "errors"), 0);
+}
+
+TEST(GreetBench, HelpSaysWhatCountAndDurationMeanTogether) {
+    const auto r = bench({"--help"});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("whichever comes first"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("With --count alone there is no time limit"), std::string::npos) << r.out;
+}
+
+TEST(GreetBench, SummaryAndOneLineWhyWhenRequestsFail) {
+    sock::socket closed;
+    closed.bind({"127.0.0.1", 0});
+    const auto port = std::to_string(closed.getsockname().port());
+    const auto r = bench({"--port", port, "--count", "5", "--connections", "1"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out.rfind("completed  0 in ", 0), 0u) << r.out;  // the summary still comes
+    EXPECT_EQ(r.err, "greet-bench: 127.0.0.1:" + port + ": 5 of 5 requests failed: refused 5\n");
 }
 
 TEST(EchoBench, SmallMessages) {
@@ -205,7 +260,8 @@ TEST(EchoBench, ClosedPortIsRefused) {
     sock::socket closed;
     closed.bind({"127.0.0.1", 0});
     const auto json = bench_json({"--mode", "echo", "--port",
-                                  std::to_string(closed.getsockname().port()), "--count", "10"});
+                                  std::to_string(closed.getsockname().port()), "--count", "10"},
+                                 "10 of 10 requests failed: refused 10");
     EXPECT_EQ(number(json, "refused"), 10);
 }
 

@@ -22,6 +22,20 @@ results sample() {
     return r;
 }
 
+TEST(Report, FailureLineCountsErrorsByKind) {
+    EXPECT_EQ(bench::failure_line(sample()), "3 of 1003 requests failed: refused 2, timeout 1");
+}
+
+TEST(Report, FailureLineWhenNothingCompleted) {
+    EXPECT_EQ(bench::failure_line(results{}), "no request completed");
+}
+
+TEST(Report, NoFailureLineWhenAllCompleted) {
+    results r;
+    r.completed = 5;
+    EXPECT_EQ(bench::failure_line(r), "");
+}
+
 TEST(Report, RateIsCompletedPerSecond) {
     EXPECT_DOUBLE_EQ(sample().rate(), 500.0);
     EXPECT_EQ(results{}.rate(), 0.0);

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -134,6 +135,10 @@ std::optional<std::string> child_process::read_line(stream which,
 
 void child_process::send_signal(int sig) {
     if (!reaped_ && ::kill(pid_, sig) != 0) fail(errno, "kill");
+}
+
+void child_process::close_stdout() {
+    if (pipes_[0].fd >= 0) ::close(std::exchange(pipes_[0].fd, -1));
 }
 
 std::optional<int> child_process::wait(std::chrono::milliseconds limit) {

@@ -31,6 +31,10 @@ public:
 
     void send_signal(int sig);
 
+    /// Closes our end of its stdout pipe, as `program | head -1` does once head has its line:
+    /// the program's next write to stdout fails with EPIPE (or raises SIGPIPE).
+    void close_stdout();
+
     /// Waits at most `limit` for the process to exit, collecting all its output. Returns the
     /// exit code, or 128 + the signal number if a signal killed it; nullopt if still running.
     std::optional<int> wait(std::chrono::milliseconds limit);

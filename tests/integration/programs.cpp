@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include <cerrno>
 
@@ -58,6 +60,26 @@ server start_seed_server(const std::vector<std::string>& argv) {
     }
     s.port = port_of(*line);
     return s;
+}
+
+server start_server(const std::string& program, std::vector<std::string> args) {
+    args.insert(args.begin(), bin(program));
+    return start_seed_server(args);
+}
+
+bool wait_until_handled(pid_t pid, int sig, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    const unsigned long long bit = 1ULL << (sig - 1);
+    do {
+        std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+        for (std::string line; std::getline(status, line);) {
+            if ((line.rfind("SigIgn:", 0) == 0 || line.rfind("SigCgt:", 0) == 0) &&
+                (std::stoull(line.substr(7), nullptr, 16) & bit) != 0)
+                return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
 }
 
 temp_dir::temp_dir() {

@@ -4,6 +4,9 @@
 
 #include "child_process.hpp"
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +33,14 @@ server start_greet_server(std::vector<std::string> args);
 
 /// Starts a seed server (argv ends with port 0) that prints its port on its first line.
 server start_seed_server(const std::vector<std::string>& argv);
+
+/// Starts any server whose first line on stdout ends in ":PORT" (echo-server, greet-server
+/// with TCP) and waits for that line.
+server start_server(const std::string& program, std::vector<std::string> args);
+
+/// Waits at most `limit` until process `pid` ignores or catches signal `sig` (SigIgn or
+/// SigCgt in /proc/PID/status), so that a test sends it only once the program is ready for it.
+bool wait_until_handled(pid_t pid, int sig, std::chrono::milliseconds limit);
 
 /// A fresh private directory under /tmp, removed with its contents on destruction.
 class temp_dir {

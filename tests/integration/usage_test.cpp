@@ -3,6 +3,7 @@
 
 #include "programs.hpp"
 
+#include <sock/options.hpp>
 #include <sock/socket.hpp>
 #include <sock/version.hpp>
 
@@ -137,7 +138,26 @@ TEST(GreetUsage, ClientServerClosedWithoutReply) {
     conn.close();
     const run_result r{client.wait(std::chrono::seconds(20)), client.out(), client.err()};
     EXPECT_EQ(r.exit_code, 1);
-    expect_one_error_line(r, "greet-client", "closed without a reply");
+    // Names the server, not the client's own end.
+    EXPECT_EQ(r.err, "greet-client: recv " + listener.getsockname().to_string() +
+                         ": closed without a reply\n");
+}
+
+TEST(GreetUsage, ClientResetNamesTheServer) {
+    // A reset leaves the socket without a peer to name; the client still names the server.
+    auto listener = held_port(true);
+    listener.settimeout(10.0);
+    child_process client({bin("greet-client"), "--port",
+                          std::to_string(listener.getsockname().port())});
+    auto [conn, peer] = listener.accept();
+    conn.settimeout(10.0);
+    EXPECT_EQ(conn.recv(1024), "1");
+    conn.setsockopt(sock::opt::linger, sock::opt::linger_t(std::chrono::seconds(0)));
+    conn.close();  // RST
+    const run_result r{client.wait(std::chrono::seconds(20)), client.out(), client.err()};
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "greet-client: recv " + listener.getsockname().to_string() +
+                         ": Connection reset by peer\n");
 }
 
 TEST(GreetUsage, ClientPortOutOfRange) {
