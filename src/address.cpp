@@ -12,7 +12,7 @@
 #include <memory>
 #include <stdexcept>
 
-namespace sock {
+namespace sock SOCK_API {
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-namespace sock {
+namespace sock SOCK_API {
 
 namespace {
 

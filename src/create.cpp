@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace sock {
+namespace sock SOCK_API {
 
 socket create_connection(const address& addr, timeout_t timeout,
                          const std::optional<address>& source) {

@@ -2,7 +2,7 @@
 
 #include <netdb.h>
 
-namespace sock {
+namespace sock SOCK_API {
 
 namespace {
 

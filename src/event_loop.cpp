@@ -11,7 +11,7 @@
 #include <iterator>
 #include <stdexcept>
 
-namespace sock {
+namespace sock SOCK_API {
 
 namespace {
 

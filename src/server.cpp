@@ -20,7 +20,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace sock {
+namespace sock SOCK_API {
 
 namespace {
 

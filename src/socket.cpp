@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace sock {
+namespace sock SOCK_API {
 
 namespace {
 

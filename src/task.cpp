@@ -5,7 +5,8 @@
 #include <new>
 #include <vector>
 
-namespace sock::detail {
+namespace sock SOCK_API {
+namespace detail {
 
 namespace {
 
@@ -105,9 +106,10 @@ void promise_base::report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept
     }
 }
 
-}  // namespace sock::detail
+}  // namespace detail
+}  // namespace sock
 
-namespace sock {
+namespace sock SOCK_API {
 
 std::size_t task_set::destroy_all() noexcept {
     std::size_t destroyed = 0;
