@@ -1,7 +1,6 @@
 # cmake -DHELP2MAN=... -DGZIP=... -DPROGRAM=path -DNAME="what it does" -DPAGE=out.1 -P manpage.cmake
 # Writes PAGE.gz: help2man's page from PROGRAM --help and --version, gzip -9n. A program whose
-# --help or --version fails gets a warning and a page that only points at --help, so a
-# half-finished program never breaks the build.
+# --help or --version fails breaks the build.
 get_filename_component(program_name ${PROGRAM} NAME)
 get_filename_component(dir ${PAGE} DIRECTORY)
 file(MAKE_DIRECTORY ${dir})
@@ -26,11 +25,8 @@ if(NOT failed)
   endif()
 endif()
 if(failed)
-  message(WARNING "no man page from --help (${failed}): a stub page instead")
-  string(TOUPPER ${program_name} title)
-  file(WRITE ${PAGE} ".TH ${title} 1\n.SH NAME\n${program_name} \\- ${NAME}\n.SH SYNOPSIS\n"
-       ".B ${program_name}\n[\\fIOPTIONS\\fR]\n.SH DESCRIPTION\nRun\n.B ${program_name} --help\n"
-       "for its options.\n")
+  # Every program documents itself; one that cannot is a defect to fix, not to paper over.
+  message(FATAL_ERROR "no man page from --help: ${failed}")
 endif()
 execute_process(COMMAND ${GZIP} -9nf ${PAGE} RESULT_VARIABLE failed)
 if(failed)
