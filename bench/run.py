@@ -398,8 +398,9 @@ def execute(plan: Plan, bin_dir: Path, only: set[str] | None, keys: set[str] | N
                 runs.append(run)
                 argv_here = list(argv)
                 if workload == "W2" and server.key == "seed":
-                    # greet-bench's --count outranks --duration: cap by time alone instead
-                    # (requests still waiting at the cap are cut off, not counted as errors).
+                    # The seed serves one client at a time: cap by time alone instead of by
+                    # count (requests still waiting at the cap are cut off, not counted as
+                    # errors).
                     i = argv_here.index("--count")
                     argv_here[i:i + 2] = ["--duration", str(plan.w2_cap)]
                     i = argv_here.index("--timeout")
