@@ -176,13 +176,6 @@ struct log_book {
     }
 };
 
-/// The lowest descriptor number free now: a soft limit of it makes the next open fail.
-int lowest_free_fd() {
-    const int fd = ::dup(0);
-    ::close(fd);
-    return fd;
-}
-
 #define CHILD_CHECK(cond)                                                           \
     do {                                                                            \
         if (!(cond)) {                                                              \
@@ -210,7 +203,7 @@ int emfile_scenario() {
     ::rlimit saved{};
     ::getrlimit(RLIMIT_NOFILE, &saved);
     ::rlimit low = saved;
-    low.rlim_cur = static_cast<rlim_t>(lowest_free_fd());
+    low.rlim_cur = static_cast<rlim_t>(engine_test::lowest_free_fd());
     CHILD_CHECK(::setrlimit(RLIMIT_NOFILE, &low) == 0);
     CHILD_CHECK(::dup(0) == -1 && errno == EMFILE);
 

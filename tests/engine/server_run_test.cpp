@@ -88,14 +88,6 @@ sock::server_config signal_config() {
     return c;
 }
 
-#define CHILD_CHECK(cond)                                                                 \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 1;                                                                     \
-        }                                                                                 \
-    } while (0)
-
 // A thread the program started before the server (a logger, a pool) may be the one the
 // kernel hands SIGTERM to; the server must still stop gracefully, not die by the default
 // action. pthread_kill makes that thread the receiver for certain.
@@ -209,10 +201,8 @@ TEST(ServerRun, OutOfDescriptorsForEveryLoop) {
     sock::server srv(test_config({sock::address("127.0.0.1", 0)}, 3), echo_hi);
     ::rlimit saved{};
     ::getrlimit(RLIMIT_NOFILE, &saved);
-    const int lowest = ::dup(0);
-    ::close(lowest);
     ::rlimit low = saved;
-    low.rlim_cur = static_cast<rlim_t>(lowest);
+    low.rlim_cur = static_cast<rlim_t>(engine_test::lowest_free_fd());
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
     std::string what;
     try {

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <coroutine>
@@ -58,6 +59,13 @@ inline int open_fds() {
         --n;  // the directory's own descriptor
     }
     return n;
+}
+
+/// The lowest descriptor number free now: a soft limit of it makes the next open fail.
+inline int lowest_free_fd() {
+    const int fd = ::dup(0);
+    ::close(fd);
+    return fd;
 }
 
 /// Raises the soft descriptor limit to at least `want` (up to the hard limit); true if it is.
