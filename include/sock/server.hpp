@@ -36,9 +36,11 @@ struct server_config {
     /// their pending calls fail with operation_canceled.
     std::chrono::nanoseconds grace = std::chrono::seconds(5);
     int backlog = 4096;
-    /// Lets other processes bind the same port and share its connections (SO_REUSEPORT across
-    /// processes), for a restart without downtime. Off: a port already in use is an error
-    /// ("bind 127.0.0.1:8001: Address already in use"); the server's own loops always share.
+    /// Joins a port other processes already listen on with SO_REUSEPORT, sharing its
+    /// connections, for a restart without downtime (start the new server, stop the old one).
+    /// Off: a port already in use is an error ("bind 127.0.0.1:8001: Address already in
+    /// use"). The server's own loops always share their port, so a later server that sets
+    /// this can join this one even when this one did not.
     bool reuse_port = false;
     /// TCP_DEFER_ACCEPT: the kernel hands over a connection once its first data is there, so
     /// the handler's first recv needs no wait (and no epoll registration).
