@@ -174,6 +174,26 @@ void socket::close() noexcept {
 
 int socket::detach() noexcept { return std::exchange(fd_, -1); }
 
+socket socket::dup(std::error_code& ec) const {
+    const int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        ec = last_error();
+        return invalid();
+    }
+    ec.clear();
+    // The copy shares the open file, O_NONBLOCK included, so the same timeout stays true.
+    socket copy(adopt_tag{}, fd, family_, type_, proto_);
+    copy.timeout_ = timeout_;
+    return copy;
+}
+
+socket socket::dup() const {
+    std::error_code ec;
+    auto copy = dup(ec);
+    if (ec) fail(ec, "dup");
+    return copy;
+}
+
 // -- errors -----------------------------------------------------------------------------------
 
 std::string socket::describe() const {

@@ -4,6 +4,7 @@
 #include <sock/address.hpp>
 #include <sock/create.hpp>
 #include <sock/error.hpp>
+#include <sock/names.hpp>
 #include <sock/options.hpp>
 #include <sock/socket.hpp>
 #include <sock/version.hpp>

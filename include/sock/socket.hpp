@@ -113,6 +113,11 @@ public:
     void close() noexcept;
     /// Gives up ownership and returns the descriptor (Python's detach); -1 if closed.
     [[nodiscard]] int detach() noexcept;
+    /// A second socket on a close-on-exec copy of the descriptor, with this one's family, type,
+    /// protocol and timeout (Python's dup). Both share one open file: O_NONBLOCK, options,
+    /// the connection; each closes only its own descriptor.
+    [[nodiscard]] socket dup() const;
+    [[nodiscard]] socket dup(std::error_code& ec) const;
 
     // -- state ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-// Ownership of the descriptor: creation, close, move, detach, from_fd, close-on-exec.
+// Ownership of the descriptor: creation, close, move, detach, dup, from_fd, close-on-exec.
 
 #include "support.hpp"
 
@@ -283,6 +283,47 @@ TEST(Cloexec, SocketpairBothEnds) {
         EXPECT_TRUE(fd_is_cloexec(a.fileno()));
         EXPECT_TRUE(fd_is_cloexec(b.fileno()));
     }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Dup, CopiesFamilyTypeTimeoutAndIsCloexec) {
+    sock::socket s(sock::family::local, sock::kind::dgram);
+    s.settimeout(2.5);
+    sock::socket d = s.dup();
+    ASSERT_TRUE(d);
+    EXPECT_NE(d.fileno(), s.fileno());
+    EXPECT_EQ(d.family(), sock::family::local);
+    EXPECT_EQ(d.type(), sock::kind::dgram);
+    EXPECT_EQ(d.proto(), s.proto());
+    EXPECT_EQ(d.gettimeout(), s.gettimeout());
+    EXPECT_TRUE(fd_is_cloexec(d.fileno()));
+    EXPECT_TRUE(test::fd_is_nonblocking(d.fileno()));
+}
+
+TEST(Dup, BothEndsUseOneConnectionAndCloseSeparately) {
+    auto [a, b] = sock::socketpair();
+    sock::socket a2 = a.dup();
+    const int first = a.fileno();
+    a.close();
+    EXPECT_FALSE(fd_is_open(first));
+    EXPECT_TRUE(fd_is_open(a2.fileno()));
+    a2.sendall("via dup");
+    EXPECT_EQ(b.recv(64), "via dup");
+    a2.close();
+    EXPECT_EQ(b.recv(64), "");  // the last descriptor gone: end of stream
+}
+
+TEST(Dup, ClosedSocketFails) {
+    sock::socket s;
+    s.close();
+    std::error_code ec;
+    sock::socket d = s.dup(ec);
+    EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+    EXPECT_FALSE(d);
+    EXPECT_THROW((void)s.dup(), sock::error);
 }
 
 }  // namespace
