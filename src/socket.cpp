@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -488,6 +489,201 @@ void socket::shutdown(shut how) {
     std::error_code ec;
     shutdown(how, ec);
     if (ec) fail(ec, "shutdown");
+}
+
+// -- messages with ancillary data -------------------------------------------------------------
+
+void owned_fd::close() noexcept {
+    // As socket::close: never retried, the number may already belong to someone else.
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+namespace {
+
+// A control buffer aligned for cmsghdr, of at least `bytes` bytes.
+struct control_buffer {
+    std::vector<::cmsghdr> storage;
+    explicit control_buffer(std::size_t bytes)
+        : storage((bytes + sizeof(::cmsghdr) - 1) / sizeof(::cmsghdr)) {}
+    void* data() noexcept { return storage.empty() ? nullptr : storage.data(); }
+};
+
+// The iovecs of buffers; sendmsg only reads through them.
+std::vector<::iovec> iovecs_of(std::span<const std::string_view> buffers) {
+    std::vector<::iovec> iov;
+    iov.reserve(buffers.size());
+    for (const auto b : buffers) iov.push_back({const_cast<char*>(b.data()), b.size()});
+    return iov;
+}
+
+std::size_t control_space(std::span<const ancillary> ancdata) noexcept {
+    std::size_t space = 0;
+    for (const auto& a : ancdata) space += CMSG_SPACE(a.data.size());
+    return space;
+}
+
+// Writes the items into msg's control buffer, which has room for control_space of them.
+void fill_control(::msghdr& msg, std::span<const ancillary> ancdata) noexcept {
+    auto* cmsg = CMSG_FIRSTHDR(&msg);
+    for (const auto& a : ancdata) {
+        cmsg->cmsg_level = a.level;
+        cmsg->cmsg_type = a.type;
+        cmsg->cmsg_len = CMSG_LEN(a.data.size());
+        if (!a.data.empty()) std::memcpy(CMSG_DATA(cmsg), a.data.data(), a.data.size());
+        cmsg = CMSG_NXTHDR(&msg, cmsg);
+    }
+}
+
+// Calls fn(level, type, data, size) for each item recvmsg left in msg; an item the kernel cut
+// short (MSG_CTRUNC) is given with the bytes that arrived.
+template <class Fn>
+void for_each_item(const ::msghdr& msg, Fn fn) {
+    if (msg.msg_control == nullptr) return;
+    const auto* end = static_cast<const unsigned char*>(msg.msg_control) + msg.msg_controllen;
+    for (auto* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr;
+         cmsg = CMSG_NXTHDR(const_cast<::msghdr*>(&msg), cmsg)) {
+        const unsigned char* data = CMSG_DATA(cmsg);
+        if (cmsg->cmsg_len < CMSG_LEN(0) || data > end) break;
+        const std::size_t size = std::min<std::size_t>(cmsg->cmsg_len - CMSG_LEN(0),
+                                                       static_cast<std::size_t>(end - data));
+        fn(cmsg->cmsg_level, cmsg->cmsg_type, data, size);
+    }
+}
+
+}  // namespace
+
+std::size_t socket::sendmsg(std::span<const std::string_view> buffers,
+                            std::span<const ancillary> ancdata, int flags, const address& addr,
+                            std::error_code& ec) {
+    native to;
+    if (!addr.empty() && (ec = resolve_one(addr, family_, type_, false, to))) return 0;
+    auto iov = iovecs_of(buffers);
+    const std::size_t space = control_space(ancdata);
+    control_buffer control(space);
+    ::msghdr msg{};
+    if (!addr.empty()) {
+        msg.msg_name = &to.ss;
+        msg.msg_namelen = to.len;
+    }
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = iov.size();
+    if (space > 0) {
+        msg.msg_control = control.data();
+        msg.msg_controllen = space;
+        fill_control(msg, ancdata);
+    }
+    const auto n = retry(fd_, timeout_, POLLOUT, deadline_of(timeout_), ec,
+                         [&] { return ::sendmsg(fd_, &msg, flags | MSG_NOSIGNAL); });
+    return ec ? 0 : static_cast<std::size_t>(n);
+}
+
+std::size_t socket::sendmsg(std::span<const std::string_view> buffers,
+                            std::span<const ancillary> ancdata, int flags, const address& addr) {
+    std::error_code ec;
+    const auto n = sendmsg(buffers, ancdata, flags, addr, ec);
+    if (ec && addr.empty()) fail(ec, "sendmsg");
+    if (ec) fail(ec, "sendmsg", addr);
+    return n;
+}
+
+namespace {
+
+// One recvmsg with the socket's timeout into data and control; msg names the sender.
+::ssize_t receive(int fd, const timeout_t& timeout, std::string& data, control_buffer& control,
+                  std::size_t control_size, native& from, ::msghdr& msg, int flags,
+                  std::error_code& ec) noexcept {
+    ::iovec iov{data.data(), data.size()};
+    return retry(fd, timeout, POLLIN, deadline_of(timeout), ec, [&] {
+        // The kernel rewrites these lengths: set them again for every try.
+        msg = {};
+        msg.msg_name = &from.ss;
+        msg.msg_namelen = sizeof from.ss;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control_size > 0 ? control.data() : nullptr;
+        msg.msg_controllen = control_size;
+        // Descriptors arrive close-on-exec, as every descriptor this library makes.
+        return ::recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
+    });
+}
+
+}  // namespace
+
+message socket::recvmsg(std::size_t bufsize, std::size_t ancbufsize, int flags,
+                        std::error_code& ec) {
+    message out;
+    out.data.resize(bufsize);
+    control_buffer control(ancbufsize);
+    native from;
+    ::msghdr msg{};
+    const auto n = receive(fd_, timeout_, out.data, control, ancbufsize, from, msg, flags, ec);
+    if (ec) return {};
+    out.data.resize(static_cast<std::size_t>(n));
+    for_each_item(msg, [&](int level, int type, const unsigned char* data, std::size_t size) {
+        out.ancdata.push_back({level, type, std::string(reinterpret_cast<const char*>(data), size)});
+    });
+    out.msg_flags = msg.msg_flags & ~MSG_CMSG_CLOEXEC;  // the kernel echoes our own flag
+    out.addr = address::from_native(from.sa(), msg.msg_namelen);
+    return out;
+}
+
+message socket::recvmsg(std::size_t bufsize, std::size_t ancbufsize, int flags) {
+    std::error_code ec;
+    auto out = recvmsg(bufsize, ancbufsize, flags, ec);
+    if (ec) fail(ec, "recvmsg");
+    return out;
+}
+
+std::size_t socket::send_fds(std::span<const std::string_view> buffers, std::span<const int> fds,
+                             int flags, const address& addr, std::error_code& ec) {
+    const ancillary rights{SOL_SOCKET, SCM_RIGHTS,
+                           std::string(reinterpret_cast<const char*>(fds.data()), fds.size_bytes())};
+    return sendmsg(buffers, std::span<const ancillary>(&rights, fds.empty() ? 0 : 1), flags, addr,
+                   ec);
+}
+
+std::size_t socket::send_fds(std::span<const std::string_view> buffers, std::span<const int> fds,
+                             int flags, const address& addr) {
+    std::error_code ec;
+    const auto n = send_fds(buffers, fds, flags, addr, ec);
+    if (ec && addr.empty()) fail(ec, "send_fds");
+    if (ec) fail(ec, "send_fds", addr);
+    return n;
+}
+
+fds_message socket::recv_fds(std::size_t bufsize, std::size_t maxfds, int flags,
+                             std::error_code& ec) {
+    fds_message out;
+    out.data.resize(bufsize);
+    // CMSG_LEN, not CMSG_SPACE, as Python: the kernel then passes exactly maxfds at most.
+    const std::size_t control_size = CMSG_LEN(maxfds * sizeof(int));
+    control_buffer control(control_size);
+    // Room for every descriptor the buffer can hold, so taking ownership cannot fail half way.
+    out.fds.reserve(control_size / sizeof(int));
+    native from;
+    ::msghdr msg{};
+    const auto n = receive(fd_, timeout_, out.data, control, control_size, from, msg, flags, ec);
+    if (ec) return {};
+    for_each_item(msg, [&](int level, int type, const unsigned char* data, std::size_t size) {
+        // Other items (SCM_CREDENTIALS when SO_PASSCRED is on) are skipped, as Python does.
+        if (level != SOL_SOCKET || type != SCM_RIGHTS) return;
+        for (std::size_t i = 0; i + sizeof(int) <= size; i += sizeof(int)) {
+            int fd = -1;
+            std::memcpy(&fd, data + i, sizeof fd);
+            out.fds.emplace_back(fd);
+        }
+    });
+    out.data.resize(static_cast<std::size_t>(n));
+    out.msg_flags = msg.msg_flags & ~MSG_CMSG_CLOEXEC;  // the kernel echoes our own flag
+    out.addr = address::from_native(from.sa(), msg.msg_namelen);
+    return out;
+}
+
+fds_message socket::recv_fds(std::size_t bufsize, std::size_t maxfds, int flags) {
+    std::error_code ec;
+    auto out = recv_fds(bufsize, maxfds, flags, ec);
+    if (ec) fail(ec, "recv_fds");
+    return out;
 }
 
 // -- names ------------------------------------------------------------------------------------

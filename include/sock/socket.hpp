@@ -16,6 +16,7 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace sock SOCK_API {
 
@@ -29,6 +30,67 @@ enum class shut : int { rd = SHUT_RD, wr = SHUT_WR, rdwr = SHUT_RDWR };
 void setdefaulttimeout(timeout_t t);
 /// The timeout new sockets start with (Python's socket.getdefaulttimeout).
 timeout_t getdefaulttimeout() noexcept;
+
+/// One ancillary data item (Python's (cmsg_level, cmsg_type, cmsg_data) tuple), e.g.
+/// {SOL_SOCKET, SCM_RIGHTS, bytes of ints} or {SOL_SOCKET, SCM_CREDENTIALS, bytes of a ucred}.
+struct ancillary {
+    int level = 0;
+    int type = 0;
+    std::string data;
+    friend bool operator==(const ancillary&, const ancillary&) = default;
+};
+
+/// What recvmsg returns (Python's (data, ancdata, msg_flags, address) tuple).
+struct message {
+    std::string data;
+    /// Items that came with the data; descriptors (SCM_RIGHTS) in them are close-on-exec and
+    /// the caller's to close.
+    std::vector<ancillary> ancdata;
+    /// MSG_TRUNC, MSG_CTRUNC (ancdata cut short), MSG_EOR, MSG_OOB...
+    int msg_flags = 0;
+    /// The sender; empty on connected stream sockets.
+    address addr;
+};
+
+/// A move-only owner of one descriptor, closed when dropped. This class owns the descriptor;
+/// release() gives it up (socket::from_fd(f.release()) makes a socket of a received one).
+class owned_fd {
+public:
+    owned_fd() noexcept = default;
+    /// Owns fd from now on (-1 owns nothing).
+    explicit owned_fd(int fd) noexcept : fd_(fd) {}
+    owned_fd(owned_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    owned_fd& operator=(owned_fd&& other) noexcept {
+        if (this != &other) {
+            close();
+            fd_ = std::exchange(other.fd_, -1);
+        }
+        return *this;
+    }
+    owned_fd(const owned_fd&) = delete;
+    owned_fd& operator=(const owned_fd&) = delete;
+    ~owned_fd() { close(); }
+    /// The descriptor, or -1.
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    /// Gives up ownership and returns the descriptor; -1 if none.
+    [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
+    /// Closes the descriptor now; calling it again does nothing.
+    void close() noexcept;
+
+private:
+    int fd_ = -1;
+};
+
+/// What recv_fds returns (Python 3.9's (data, fds, msg_flags, address)): the descriptors are
+/// owned, close-on-exec, and closed with the result unless released.
+struct fds_message {
+    std::string data;
+    std::vector<owned_fd> fds;
+    /// MSG_CTRUNC when more descriptors came than maxfds: the extra ones were closed unseen.
+    int msg_flags = 0;
+    address addr;
+};
 
 /// A move-only owner of one socket descriptor, with the Python socket object's methods.
 ///
@@ -118,6 +180,31 @@ public:
     /// the connection; each closes only its own descriptor.
     [[nodiscard]] socket dup() const;
     [[nodiscard]] socket dup(std::error_code& ec) const;
+
+    // -- messages with ancillary data (sendmsg, recvmsg) and descriptor passing --------------
+
+    /// Sends buffers as one message, with ancillary items, to addr if given (Python's
+    /// sendmsg(buffers, ancdata, flags, address)); returns bytes sent, maybe fewer than all.
+    std::size_t sendmsg(std::span<const std::string_view> buffers,
+                        std::span<const ancillary> ancdata = {}, int flags = 0,
+                        const address& addr = address{});
+    std::size_t sendmsg(std::span<const std::string_view> buffers,
+                        std::span<const ancillary> ancdata, int flags, const address& addr,
+                        std::error_code& ec);
+    /// Receives at most bufsize bytes and ancbufsize bytes of ancillary data (size it with
+    /// CMSG_SPACE), as Python's recvmsg; received descriptors are close-on-exec.
+    message recvmsg(std::size_t bufsize, std::size_t ancbufsize = 0, int flags = 0);
+    message recvmsg(std::size_t bufsize, std::size_t ancbufsize, int flags, std::error_code& ec);
+    /// Sends buffers with copies of fds (SCM_RIGHTS) over a Unix socket (Python 3.9's
+    /// send_fds); the caller keeps its fds. Stream sockets need at least one byte of data.
+    std::size_t send_fds(std::span<const std::string_view> buffers, std::span<const int> fds,
+                         int flags = 0, const address& addr = address{});
+    std::size_t send_fds(std::span<const std::string_view> buffers, std::span<const int> fds,
+                         int flags, const address& addr, std::error_code& ec);
+    /// Receives at most bufsize bytes and maxfds descriptors, owned and close-on-exec
+    /// (Python 3.9's recv_fds); MSG_CTRUNC in msg_flags when more were sent.
+    fds_message recv_fds(std::size_t bufsize, std::size_t maxfds, int flags = 0);
+    fds_message recv_fds(std::size_t bufsize, std::size_t maxfds, int flags, std::error_code& ec);
 
     // -- state ----------------------------------------------------------------------------
 
