@@ -5,7 +5,11 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -684,6 +688,164 @@ fds_message socket::recv_fds(std::size_t bufsize, std::size_t maxfds, int flags)
     auto out = recv_fds(bufsize, maxfds, flags, ec);
     if (ec) fail(ec, "recv_fds");
     return out;
+}
+
+// -- files ------------------------------------------------------------------------------------
+
+namespace {
+
+// Sends all of data with a fresh timeout for each wait, as sendfile's fallback needs.
+std::error_code send_chunk(int fd, const timeout_t& timeout, const char* data, std::size_t size,
+                           std::size_t& sent) noexcept {
+    std::error_code ec;
+    for (std::size_t done = 0; done < size;) {
+        const auto n = retry(fd, timeout, POLLOUT, deadline_of(timeout), ec,
+                             [&] { return ::send(fd, data + done, size - done, MSG_NOSIGNAL); });
+        if (ec) return ec;
+        done += static_cast<std::size_t>(n);
+        sent += static_cast<std::size_t>(n);
+    }
+    return {};
+}
+
+// sendfile(2) has no MSG_NOSIGNAL: while one lives, SIGPIPE is blocked in this thread, and a
+// SIGPIPE that EPIPE left pending is taken back, unless one was pending before (not ours).
+class sigpipe_guard {
+public:
+    sigpipe_guard() noexcept {
+        ::sigemptyset(&pipe_);
+        ::sigaddset(&pipe_, SIGPIPE);
+        ::sigset_t pending;
+        ::sigemptyset(&pending);
+        was_pending_ = ::sigpending(&pending) == 0 && ::sigismember(&pending, SIGPIPE) == 1;
+        ::pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+    }
+    sigpipe_guard(const sigpipe_guard&) = delete;
+    sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+    /// Call after an EPIPE: the signal it raised is discarded.
+    void took_epipe() noexcept { epipe_ = true; }
+    ~sigpipe_guard() {
+        if (epipe_ && !was_pending_) {
+            const ::timespec zero{};
+            while (::sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {}
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+
+private:
+    ::sigset_t pipe_{};
+    ::sigset_t old_{};
+    bool was_pending_ = false;
+    bool epipe_ = false;
+};
+
+}  // namespace
+
+std::size_t socket::sendfile(int file_fd, std::uint64_t offset,
+                             std::optional<std::uint64_t> count, std::error_code& ec) noexcept {
+    ec.clear();
+    // As Python: sendfile cannot tell a non-blocking caller how far it got and stay resumable.
+    if (timeout_ && timeout_->count() == 0) {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return 0;
+    }
+    struct ::stat st{};
+    if (::fstat(file_fd, &st) < 0) {
+        ec = last_error();
+        return 0;
+    }
+    const bool regular = S_ISREG(st.st_mode);
+    std::uint64_t left = count.value_or(UINT64_MAX);
+    if (regular) {
+        const auto size = static_cast<std::uint64_t>(st.st_size);
+        left = std::min(left, offset < size ? size - offset : 0);
+    }
+    std::size_t sent = 0;
+    bool use_kernel = regular && type_ == sock::kind::stream;
+    std::optional<sigpipe_guard> no_sigpipe;
+    if (use_kernel) no_sigpipe.emplace();
+    while (use_kernel && left > 0) {
+        ::off_t off = static_cast<::off_t>(offset + sent);
+        // Linux moves at most about 2 GiB per call; ask for no more than that.
+        const auto n = ::sendfile(fd_, file_fd, &off,
+                                  static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
+        if (n > 0) {
+            sent += static_cast<std::size_t>(n);
+            left -= static_cast<std::uint64_t>(n);
+            continue;
+        }
+        if (n == 0) break;  // the file ended early (it shrank)
+        const int e = errno;
+        if (e == EINTR) continue;
+        if (e == EPIPE) no_sigpipe->took_epipe();
+        if (would_block(e) && timeout_) {
+            // Each wait gets the whole timeout: the call as a whole may take longer.
+            if ((ec = detail::wait_ready(fd_, POLLOUT, deadline_of(timeout_)))) break;
+            continue;
+        }
+        // Python gives up on sendfile(2) for these when nothing went out yet.
+        if (sent == 0 && (e == EINVAL || e == ENOSYS || e == EOVERFLOW)) {
+            use_kernel = false;
+            break;
+        }
+        ec = {e, std::system_category()};
+        break;
+    }
+    no_sigpipe.reset();
+    if (!ec && !use_kernel) {
+        // Read and send: for pipes, datagram sockets, and files sendfile(2) refuses.
+        char buf[65536];
+        const bool seekable = ::lseek(file_fd, 0, SEEK_CUR) >= 0;
+        if (!seekable && offset != 0) ec = std::make_error_code(std::errc::invalid_seek);
+        while (!ec && left > 0) {
+            const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof buf));
+            const auto n = seekable ? ::pread(file_fd, buf, want, static_cast<::off_t>(offset + sent))
+                                    : ::read(file_fd, buf, want);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) ec = last_error();
+            if (n <= 0) break;
+            ec = send_chunk(fd_, timeout_, buf, static_cast<std::size_t>(n), sent);
+            left -= static_cast<std::uint64_t>(n);
+        }
+    }
+    // As Python's file.seek(offset + sent): the caller's file is left where the sending ended.
+    if (sent > 0) ::lseek(file_fd, static_cast<::off_t>(offset + sent), SEEK_SET);
+    return sent;
+}
+
+std::size_t socket::sendfile(int file_fd, std::uint64_t offset,
+                             std::optional<std::uint64_t> count) {
+    if (timeout_ && timeout_->count() == 0)
+        throw std::invalid_argument("sendfile: non-blocking sockets are not supported");
+    std::error_code ec;
+    const auto n = sendfile(file_fd, offset, count, ec);
+    if (ec) fail(ec, "sendfile");
+    return n;
+}
+
+std::size_t socket::sendfile(const std::string& path, std::uint64_t offset,
+                             std::optional<std::uint64_t> count, std::error_code& ec) noexcept {
+    const int file_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (file_fd < 0) {
+        ec = last_error();
+        return 0;
+    }
+    const auto n = sendfile(file_fd, offset, count, ec);
+    ::close(file_fd);
+    return n;
+}
+
+std::size_t socket::sendfile(const std::string& path, std::uint64_t offset,
+                             std::optional<std::uint64_t> count) {
+    if (timeout_ && timeout_->count() == 0)
+        throw std::invalid_argument("sendfile: non-blocking sockets are not supported");
+    const int file_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (file_fd < 0) throw_error(last_error(), "sendfile " + path);
+    std::error_code ec;
+    const auto n = sendfile(file_fd, offset, count, ec);
+    ::close(file_fd);
+    if (ec) fail(ec, "sendfile");
+    return n;
 }
 
 // -- names ------------------------------------------------------------------------------------

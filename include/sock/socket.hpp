@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -205,6 +206,25 @@ public:
     /// (Python 3.9's recv_fds); MSG_CTRUNC in msg_flags when more were sent.
     fds_message recv_fds(std::size_t bufsize, std::size_t maxfds, int flags = 0);
     fds_message recv_fds(std::size_t bufsize, std::size_t maxfds, int flags, std::error_code& ec);
+
+    // -- files ---------------------------------------------------------------------------
+
+    /// Sends count bytes of file_fd from offset (to its end when nullopt) like Python's
+    /// socket.sendfile: the kernel's sendfile(2) for a regular file on a stream socket, else
+    /// read and send (pipes: offset must be 0). Returns bytes sent and leaves the file position
+    /// at offset + sent. With a timeout it bounds each wait for the socket to take more, not
+    /// the whole file (reading a pipe waits for its writer regardless); non-blocking sockets
+    /// (timeout zero) throw std::invalid_argument.
+    std::size_t sendfile(int file_fd, std::uint64_t offset = 0,
+                         std::optional<std::uint64_t> count = std::nullopt);
+    /// Non-throwing form: returns how many bytes went out before an error.
+    std::size_t sendfile(int file_fd, std::uint64_t offset, std::optional<std::uint64_t> count,
+                         std::error_code& ec) noexcept;
+    /// Sends the file at path (opened read-only for the call) as sendfile(fd, ...) does.
+    std::size_t sendfile(const std::string& path, std::uint64_t offset = 0,
+                         std::optional<std::uint64_t> count = std::nullopt);
+    std::size_t sendfile(const std::string& path, std::uint64_t offset,
+                         std::optional<std::uint64_t> count, std::error_code& ec) noexcept;
 
     // -- state ----------------------------------------------------------------------------
 
