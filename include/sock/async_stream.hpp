@@ -1,0 +1,185 @@
+#pragma once
+
+// Buffered reading and writing over a coroutine byte stream (asyncio's StreamReader and
+// StreamWriter): `auto line = co_await reader.readline();`. Parsing is the blocking reader's
+// (stream.hpp, read_buffer.hpp); only the receive is awaited here.
+
+#include <sock/async_socket.hpp>
+#include <sock/export.hpp>
+#include <sock/stream.hpp>
+#include <sock/task.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace sock SOCK_API {
+
+/// The coroutine byte-stream shape: sock::async_socket has it, and so can a TLS stream over it.
+template <class S>
+concept async_byte_stream = requires(S& s, std::span<char> in, std::string_view out,
+                                     std::error_code& ec, timeout_t t) {
+    s.recv_into(in, ec);
+    s.sendall(out, ec);
+    { s.gettimeout() } -> std::convertible_to<timeout_t>;
+    s.settimeout(t);
+};
+
+/// Reads lines, delimited records and counted bytes from a coroutine stream through a buffer
+/// (asyncio's StreamReader). This class doesn't own the stream.
+///
+/// Same calls and meanings as buffered_reader (stream.hpp), awaited. Results are views into
+/// the reader's buffer, valid until the next call on the reader. Each call is bounded by the
+/// stream's timeout as a whole: the reader gives each receive only the time left and restores
+/// the stream's timeout after it. One call at a time.
+template <async_byte_stream Stream = async_socket>
+class stream_reader {
+public:
+    /// limit: the most one call may buffer (a line with its separator, readexactly's n).
+    explicit stream_reader(Stream& s, std::size_t limit = default_stream_limit)
+        : s_(&s), buf_(limit) {}
+
+    /// A line with its "\n"; see buffered_reader::readline for end of stream and overrun.
+    task<std::string_view> readline() { return call("readline", until_request("\n"), true, nullptr); }
+    task<std::string_view> readline(std::error_code& ec) {
+        return call("readline", until_request("\n"), true, &ec);
+    }
+    /// Bytes up to and including sep (non-empty), which must outlive the call.
+    task<std::string_view> readuntil(std::string_view sep) {
+        return call("readuntil", until_request(sep), false, nullptr);
+    }
+    task<std::string_view> readuntil(std::string_view sep, std::error_code& ec) {
+        return call("readuntil", until_request(sep), false, &ec);
+    }
+    /// Exactly n bytes (n at most the limit); incomplete_read at end of stream.
+    task<std::string_view> readexactly(std::size_t n) {
+        return call("readexactly", counted(n, true), false, nullptr);
+    }
+    task<std::string_view> readexactly(std::size_t n, std::error_code& ec) {
+        return call("readexactly", counted(n, true), false, &ec);
+    }
+    /// Up to max bytes: what is buffered, else one receive's worth; "" at end of stream.
+    task<std::string_view> read(std::size_t max) { return call("read", counted(max, false), false, nullptr); }
+    task<std::string_view> read(std::size_t max, std::error_code& ec) {
+        return call("read", counted(max, false), false, &ec);
+    }
+
+    /// The bytes received and not yet returned.
+    std::string_view buffered() const noexcept { return buf_.data(); }
+    /// Whether the stream has ended and everything buffered was returned.
+    bool at_eof() const noexcept { return eof_ && buf_.size() == 0; }
+    std::size_t limit() const noexcept { return buf_.limit(); }
+    Stream& stream() const noexcept { return *s_; }
+
+private:
+    static detail::read_request until_request(std::string_view sep) {
+        return {detail::read_request::kind::until, sep, 0, 0};
+    }
+    static detail::read_request counted(std::size_t n, bool exact) {
+        return {exact ? detail::read_request::kind::exactly : detail::read_request::kind::some, {}, n, 0};
+    }
+
+    task<std::string_view> call(const char* name, detail::read_request r, bool line,
+                                std::error_code* out) {
+        std::error_code ec;
+        std::string_view got;
+        if (r.what == detail::read_request::kind::until && r.sep.empty()) {
+            ec = std::make_error_code(std::errc::invalid_argument);
+        } else {
+            const detail::call_deadline deadline(s_->gettimeout());
+            for (;;) {
+                if (auto done = detail::settle(buf_, r, eof_, line, ec)) {
+                    got = *done;
+                    break;
+                }
+                // One receive, given only the time left of the call.
+                const auto room = buf_.prepare();
+                std::size_t n = 0;
+                if (deadline.unbounded()) {
+                    n = co_await s_->recv_into(room, ec);
+                } else {
+                    const auto left = deadline.left();
+                    if (!left) {
+                        ec = timeout_error();
+                        break;
+                    }
+                    const auto saved = s_->gettimeout();
+                    s_->settimeout(left);
+                    n = co_await s_->recv_into(room, ec);
+                    s_->settimeout(saved);
+                }
+                if (ec) break;
+                if (n == 0) eof_ = true;
+                buf_.commit(n);
+            }
+        }
+        if (out != nullptr) {
+            *out = ec;
+            co_return got;
+        }
+        if (ec) detail::throw_read_error(ec, got, r, name, *s_);
+        co_return got;
+    }
+
+    Stream* s_;
+    detail::read_buffer buf_;
+    bool eof_ = false;
+};
+
+/// Gathers small writes into one send (asyncio's StreamWriter): write() only buffers,
+/// `co_await drain()` sends. This class doesn't own the stream; unsent bytes are dropped with
+/// the writer.
+template <async_byte_stream Stream = async_socket>
+class stream_writer {
+public:
+    /// bound: the most the writer buffers.
+    explicit stream_writer(Stream& s, std::size_t bound = default_stream_limit)
+        : s_(&s), bound_(bound) {}
+
+    /// Buffers data, never waiting. Data that would pass the bound is refused whole with
+    /// stream_errc::buffer_full (nothing appended): drain() first, and send data larger than
+    /// the bound with the stream's own sendall.
+    void write(std::string_view data) {
+        std::error_code ec;
+        write(data, ec);
+        if (ec) throw_error(ec, detail::context_of("write", *s_));
+    }
+    void write(std::string_view data, std::error_code& ec) {
+        ec.clear();
+        if (data.size() > bound_ - std::min(bound_, buf_.size())) {
+            ec = make_error_code(stream_errc::buffer_full);
+            return;
+        }
+        buf_.append(data);
+    }
+    /// Sends everything buffered with one sendall, bounded by the stream's timeout; on failure
+    /// the bytes not sent stay buffered.
+    task<> drain() { return send_all(nullptr); }
+    task<> drain(std::error_code& ec) { return send_all(&ec); }
+
+    /// The bytes written and not yet sent.
+    std::string_view buffered() const noexcept { return buf_; }
+    std::size_t bound() const noexcept { return bound_; }
+    Stream& stream() const noexcept { return *s_; }
+
+private:
+    task<> send_all(std::error_code* out) {
+        std::error_code ec;
+        if (!buf_.empty()) {
+            const std::size_t sent = co_await s_->sendall(buf_, ec);
+            if (ec) buf_.erase(0, sent);
+            else buf_.clear();  // keeps the capacity: no allocation once warmed up
+        }
+        if (out != nullptr) *out = ec;
+        else if (ec) throw_error(ec, detail::context_of("drain", *s_));
+    }
+
+    Stream* s_;
+    std::size_t bound_;
+    std::string buf_;
+};
+
+}  // namespace sock
