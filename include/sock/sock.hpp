@@ -6,5 +6,6 @@
 #include <sock/error.hpp>
 #include <sock/names.hpp>
 #include <sock/options.hpp>
+#include <sock/selector.hpp>
 #include <sock/socket.hpp>
 #include <sock/version.hpp>
