@@ -3,16 +3,30 @@
 #include <sock/export.hpp>
 #include <sock/socket.hpp>
 
+#include <chrono>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 namespace sock SOCK_API {
 
-/// Connects to addr (Python 3.8's socket.create_connection): tries every address the name
-/// resolves to, in order, each bounded by timeout; when all fail, the error lists each failure.
-/// The returned socket keeps `timeout` as its timeout.
+/// RFC 8305's Connection Attempt Delay: how long create_connection gives one address before
+/// it also starts the next (asyncio's happy_eyeballs_delay; the RFC recommends 250 ms).
+inline constexpr std::chrono::milliseconds default_happy_eyeballs_delay{250};
+
+/// Connects to addr (Python's socket.create_connection) with Happy Eyeballs (RFC 8305): the
+/// addresses the name resolves to, families alternating, are tried in turn, the next one
+/// started when the last fails or after happy_eyeballs_delay (zero: all at once; nullopt: one
+/// at a time); the first to connect wins and the others are closed. timeout bounds the whole
+/// call and stays the socket's timeout. When all fail, the error lists each address's cause.
+/// Negative durations throw std::invalid_argument in both forms.
 socket create_connection(const address& addr, timeout_t timeout = getdefaulttimeout(),
-                         const std::optional<address>& source = std::nullopt);
+                         const std::optional<address>& source = std::nullopt,
+                         timeout_t happy_eyeballs_delay = default_happy_eyeballs_delay);
+/// Reports a failed connect in ec (the last address's cause) and returns an invalid socket.
+socket create_connection(const address& addr, timeout_t timeout,
+                         const std::optional<address>& source, timeout_t happy_eyeballs_delay,
+                         std::error_code& ec);
 
 /// Options of create_server, named as Python's keyword arguments.
 struct server_options {
