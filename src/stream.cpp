@@ -1,5 +1,8 @@
 #include <sock/stream.hpp>
 
+#include <poll.h>
+
+#include <cerrno>
 #include <utility>
 
 namespace sock SOCK_API {
@@ -44,6 +47,19 @@ incomplete_read::incomplete_read(std::string partial, std::size_t expected,
     : error(make_error_code(stream_errc::incomplete_read), context),
       partial_(std::move(partial)),
       expected_(expected) {}
+
+std::error_code detail::wait_readable(int fd, std::chrono::steady_clock::time_point until) noexcept {
+    for (;;) {
+        const auto left = until - std::chrono::steady_clock::now();
+        if (left.count() <= 0) return timeout_error();
+        // Rounded up: a wait rounded down to 0 ms would spin until the deadline.
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+        ::pollfd p{fd, POLLIN, 0};
+        const int rc = ::poll(&p, 1, ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms));
+        if (rc > 0) return {};
+        if (rc < 0 && errno != EINTR) return {errno, std::system_category()};
+    }
+}
 
 limit_overrun::limit_overrun(const std::string& context)
     : error(make_error_code(stream_errc::limit_overrun), context) {}

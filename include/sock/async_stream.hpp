@@ -10,11 +10,15 @@
 #include <sock/task.hpp>
 
 #include <algorithm>
+#include <concepts>
+#include <coroutine>
 #include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 namespace sock SOCK_API {
 
@@ -28,13 +32,59 @@ concept async_byte_stream = requires(S& s, std::span<char> in, std::string_view 
     s.settimeout(t);
 };
 
+namespace detail {
+
+/// Awaits `inner` (a receive) with the stream's timeout set to `left` only while the receive
+/// suspends, which is when async_socket reads it to arm its timer: a writer of the same socket
+/// that suspends meanwhile keeps the full timeout. For awaitables that suspend later than
+/// their await_suspend (a task), the timeout stays shortened for the whole receive instead.
+template <class Stream, class Inner>
+class shortened_wait {
+public:
+    shortened_wait(Stream& s, Inner&& inner, timeout_t left) noexcept
+        : s_(s), inner_(std::move(inner)), left_(left) {}
+
+    bool await_ready() { return inner_.await_ready(); }
+    template <class H>
+    auto await_suspend(H h) {
+        const auto saved = s_.gettimeout();
+        s_.settimeout(left_);
+        if constexpr (std::is_same_v<decltype(inner_.await_suspend(h)), void>) {
+            inner_.await_suspend(h);
+            s_.settimeout(saved);
+        } else {
+            auto r = inner_.await_suspend(h);
+            s_.settimeout(saved);
+            return r;
+        }
+    }
+    decltype(auto) await_resume() { return inner_.await_resume(); }
+
+private:
+    Stream& s_;
+    Inner&& inner_;
+    timeout_t left_;
+};
+
+/// Whether Inner suspends within its await_suspend (returns void or bool), as async_socket's
+/// awaiters do.
+template <class Inner>
+concept suspends_in_place = requires(Inner& a, std::coroutine_handle<> h) {
+    { a.await_suspend(h) } -> std::convertible_to<bool>;
+} || requires(Inner& a, std::coroutine_handle<> h) {
+    { a.await_suspend(h) } -> std::same_as<void>;
+};
+
+}  // namespace detail
+
 /// Reads lines, delimited records and counted bytes from a coroutine stream through a buffer
 /// (asyncio's StreamReader). This class doesn't own the stream.
 ///
 /// Same calls and meanings as buffered_reader (stream.hpp), awaited. Results are views into
 /// the reader's buffer, valid until the next call on the reader. Each call is bounded by the
-/// stream's timeout as a whole: the reader gives each receive only the time left and restores
-/// the stream's timeout after it. One call at a time.
+/// stream's timeout as a whole: each receive gets only the time left (async_socket's timeout
+/// is shortened just while the receive arms its timer, so a writer of the same socket keeps
+/// the full timeout). One call at a time.
 template <async_byte_stream Stream = async_socket>
 class stream_reader {
 public:
@@ -106,10 +156,16 @@ private:
                         ec = timeout_error();
                         break;
                     }
-                    const auto saved = s_->gettimeout();
-                    s_->settimeout(left);
-                    n = co_await s_->recv_into(room, ec);
-                    s_->settimeout(saved);
+                    using inner = decltype(s_->recv_into(room, ec));
+                    if constexpr (detail::suspends_in_place<inner>) {
+                        n = co_await detail::shortened_wait<Stream, inner>(
+                            *s_, s_->recv_into(room, ec), left);
+                    } else {
+                        const auto saved = s_->gettimeout();
+                        s_->settimeout(left);
+                        n = co_await s_->recv_into(room, ec);
+                        s_->settimeout(saved);
+                    }
                 }
                 if (ec) break;
                 if (n == 0) eof_ = true;

@@ -90,6 +90,7 @@ public:
     }
     /// Whether the stream's own timeout already bounds each receive as the call's should.
     bool unbounded() const noexcept { return !at_; }
+    std::chrono::steady_clock::time_point at() const noexcept { return *at_; }
     /// The time left, or nullopt once the deadline has passed.
     timeout_t left() const noexcept {
         const auto rest = *at_ - std::chrono::steady_clock::now();
@@ -100,6 +101,11 @@ public:
 private:
     std::optional<std::chrono::steady_clock::time_point> at_;
 };
+
+/// Waits until fd is readable, or has an error or hang-up to report; timeout_error() once
+/// `until` passes. For sock::socket, whose descriptor is non-blocking whenever its timeout is
+/// positive: the receive after it then does not wait.
+std::error_code wait_readable(int fd, std::chrono::steady_clock::time_point until) noexcept;
 
 /// Decides whether a reader call ends with what is buffered: its result (ec set for an
 /// incomplete read or an overrun), or nullopt when it needs another receive. Shared by the
@@ -148,9 +154,9 @@ template <class S>
 ///
 /// Results are views into the reader's buffer, valid until the next call on the reader; copy
 /// them (std::string(view)) to keep them. Each call is bounded by the stream's timeout as a
-/// whole, however many receives it takes: the reader sets the stream's timeout to the time
-/// left around each receive and restores it, so nothing else may use the stream's timeout
-/// meanwhile. A call that fails with a system error or timeout may leave bytes it received
+/// whole, however many receives it takes: on a sock::socket the reader waits for the time
+/// left itself; on other streams it sets the stream's timeout to the time left around each
+/// receive and restores it, so nothing else may use that stream's timeout meanwhile. A call that fails with a system error or timeout may leave bytes it received
 /// buffered for the next call.
 template <byte_stream Stream = socket>
 class buffered_reader {
@@ -229,6 +235,11 @@ private:
         std::error_code ec;
         std::size_t n = 0;
         if (deadline.unbounded()) {
+            n = s_->recv_into(room, 0, ec);
+        } else if constexpr (std::is_same_v<Stream, socket>) {
+            // Waits here for the time left, so the socket's timeout is never changed (another
+            // thread may be sending on it); the receive then finds its bytes at once.
+            if ((ec = detail::wait_readable(s_->fileno(), deadline.at()))) return ec;
             n = s_->recv_into(room, 0, ec);
         } else {
             const auto left = deadline.left();

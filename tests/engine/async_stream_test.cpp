@@ -135,6 +135,27 @@ TEST(StreamReader, TimeoutBoundsTheWholeCall) {
     peer.join();
 }
 
+TEST(StreamReader, ASocketWaitingToReadKeepsItsTimeoutForOthers) {
+    // The reader shortens the timeout only while its receive arms its timer, so a writer of
+    // the same socket that waits meanwhile gets the socket's own timeout, not the time left.
+    connected c;
+    c.a.settimeout(2s);
+    auto body = [&]() -> sock::task<> {
+        sock::stream_reader r(c.a);
+        bool got = false;
+        auto reader = [&]() -> sock::task<> {
+            EXPECT_EQ(co_await r.readline(), "late\n");
+            got = true;
+        };
+        sock::spawn(reader());
+        EXPECT_FALSE(got);  // it waits
+        EXPECT_EQ(c.a.gettimeout(), sock::timeout_t(2s));
+        c.peer.sendall("late\n");
+        while (!got) co_await engine_test::yield_to{c.loop};
+    };
+    sock::run(c.loop, body());
+}
+
 TEST(StreamWriter, GathersWritesIntoOneDrain) {
     connected c;
     auto body = [&]() -> sock::task<> {
