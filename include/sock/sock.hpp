@@ -8,4 +8,5 @@
 #include <sock/options.hpp>
 #include <sock/selector.hpp>
 #include <sock/socket.hpp>
+#include <sock/stream.hpp>
 #include <sock/version.hpp>
