@@ -191,7 +191,7 @@ private:
 template <async_byte_stream Stream = async_socket>
 class stream_writer {
 public:
-    /// bound: the most the writer buffers.
+    /// bound: the most write() buffers, besides the batch a drain is sending.
     explicit stream_writer(Stream& s, std::size_t bound = default_stream_limit)
         : s_(&s), bound_(bound) {}
 
@@ -211,12 +211,14 @@ public:
         }
         buf_.append(data);
     }
-    /// Sends everything buffered with one sendall, bounded by the stream's timeout; on failure
-    /// the bytes not sent stay buffered.
+    /// Sends everything buffered, one sendall per batch, bounded by the stream's timeout; on
+    /// failure the bytes not sent stay buffered, ahead of later writes. Other tasks may write()
+    /// while it waits (their bytes go out in the same drain); one drain at a time, else
+    /// operation_in_progress.
     task<> drain() { return send_all(nullptr); }
     task<> drain(std::error_code& ec) { return send_all(&ec); }
 
-    /// The bytes written and not yet sent.
+    /// The bytes written and not yet taken by a drain.
     std::string_view buffered() const noexcept { return buf_; }
     std::size_t bound() const noexcept { return bound_; }
     Stream& stream() const noexcept { return *s_; }
@@ -224,10 +226,23 @@ public:
 private:
     task<> send_all(std::error_code* out) {
         std::error_code ec;
-        if (!buf_.empty()) {
-            const std::size_t sent = co_await s_->sendall(buf_, ec);
-            if (ec) buf_.erase(0, sent);
-            else buf_.clear();  // keeps the capacity: no allocation once warmed up
+        if (draining_) {
+            ec = std::make_error_code(std::errc::operation_in_progress);
+        } else {
+            // The batch on the wire is apart from buf_, so writes made meanwhile cannot move
+            // it; the two strings swap roles and keep their capacity (no allocation).
+            draining_ = true;
+            while (!buf_.empty() && !ec) {
+                sending_.swap(buf_);
+                const std::size_t sent = co_await s_->sendall(sending_, ec);
+                if (ec) {
+                    sending_.erase(0, sent);
+                    sending_.append(buf_);
+                    sending_.swap(buf_);
+                }
+                sending_.clear();
+            }
+            draining_ = false;
         }
         if (out != nullptr) *out = ec;
         else if (ec) throw_error(ec, detail::context_of("drain", *s_));
@@ -235,7 +250,9 @@ private:
 
     Stream* s_;
     std::size_t bound_;
-    std::string buf_;
+    std::string buf_;      // written, not yet handed to the stream
+    std::string sending_;  // the batch a drain is sending
+    bool draining_ = false;
 };
 
 }  // namespace sock

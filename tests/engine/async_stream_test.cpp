@@ -191,6 +191,36 @@ TEST(StreamWriter, GathersWritesIntoOneDrain) {
     sock::run(c.loop, body());
 }
 
+TEST(StreamWriter, WritesWhileADrainWaitsGoOutInOrder) {
+    connected c;
+    const std::string big(1 << 20, 'b');  // more than the socket buffers: the drain waits
+    auto body = [&]() -> sock::task<> {
+        sock::stream_writer w(c.a, 2 << 20);
+        w.write(big);
+        bool drained = false;
+        auto drainer = [&]() -> sock::task<> {
+            co_await w.drain();
+            drained = true;
+        };
+        sock::spawn(drainer());
+        EXPECT_FALSE(drained);  // it waits for the peer
+        w.write("tail");        // while the drain waits
+        std::error_code ec;
+        co_await w.drain(ec);
+        EXPECT_EQ(ec, std::errc::operation_in_progress);
+        std::thread peer([&s = c.peer, n = big.size() + 4] {
+            sock::buffered_reader r(s, n);
+            std::string got(r.readexactly(n));
+            EXPECT_EQ(got.substr(got.size() - 5), "btail");
+            EXPECT_EQ(got.find_first_not_of('b'), got.size() - 4);
+        });
+        while (!drained) co_await engine_test::yield_to{c.loop};
+        EXPECT_EQ(w.buffered(), "");
+        peer.join();
+    };
+    sock::run(c.loop, body());
+}
+
 TEST(StreamReader, WriterAndReaderAcrossTheLoop) {
     // Both ends on the engine: many small writes, one drain, read back as lines.
     sock::event_loop loop;
