@@ -121,7 +121,9 @@ public:
     std::string_view buffered() const noexcept { return buf_.data(); }
     /// Whether the stream has ended and everything buffered was returned.
     bool at_eof() const noexcept { return eof_ && buf_.size() == 0; }
+    /// The most one call may buffer.
     std::size_t limit() const noexcept { return buf_.limit(); }
+    /// The stream read from.
     Stream& stream() const noexcept { return *s_; }
 
 private:
@@ -220,7 +222,9 @@ public:
 
     /// The bytes written and not yet taken by a drain.
     std::string_view buffered() const noexcept { return buf_; }
+    /// The most the writer buffers.
     std::size_t bound() const noexcept { return bound_; }
+    /// The stream written to.
     Stream& stream() const noexcept { return *s_; }
 
 private:

@@ -44,6 +44,7 @@ public:
         if (limit == 0) throw std::invalid_argument("read_buffer: limit must be at least 1");
     }
 
+    /// The most a request may need buffered.
     std::size_t limit() const noexcept { return limit_; }
     /// The bytes buffered and not consumed.
     std::string_view data() const noexcept { return {buf_.get() + begin_, end_ - begin_}; }

@@ -51,7 +51,9 @@ class incomplete_read : public error {
 public:
     /// expected: the count readexactly wanted, or 0 for a separator that never came.
     incomplete_read(std::string partial, std::size_t expected, const std::string& context);
+    /// The bytes that arrived before the end of stream.
     const std::string& partial() const noexcept { return partial_; }
+    /// The count readexactly wanted; 0 for readuntil.
     std::size_t expected() const noexcept { return expected_; }
 
 private:
@@ -194,7 +196,9 @@ public:
     std::string_view buffered() const noexcept { return buf_.data(); }
     /// Whether the stream has ended and everything buffered was returned (asyncio's at_eof).
     bool at_eof() const noexcept { return eof_ && buf_.size() == 0; }
+    /// The most one call may buffer.
     std::size_t limit() const noexcept { return buf_.limit(); }
+    /// The stream read from.
     Stream& stream() const noexcept { return *s_; }
 
 private:
@@ -313,7 +317,9 @@ public:
 
     /// The bytes written and not yet flushed.
     std::string_view buffered() const noexcept { return buf_; }
+    /// The most the writer buffers.
     std::size_t bound() const noexcept { return bound_; }
+    /// The stream written to.
     Stream& stream() const noexcept { return *s_; }
 
 private:
