@@ -250,7 +250,7 @@ void async_socket::release() noexcept {
     for (auto* op : {std::exchange(reader_, nullptr), std::exchange(writer_, nullptr)}) {
         if (op == nullptr) continue;
         loop_->cancel(*op);
-        op->waiter = {};
+        detach(*op);
     }
     if (registered_) {
         loop_->forget(sock_.fileno());
@@ -299,8 +299,14 @@ bool async_socket::try_now(detail::io_op& op) noexcept {
     return false;
 }
 
-bool async_socket::suspend(detail::io_op& op, std::coroutine_handle<> h) noexcept {
+bool async_socket::suspend(detail::io_op& op, std::coroutine_handle<> h,
+                           detail::cancel_state* cancel) noexcept {
     auto*& slot = op.dir == detail::io_op::side::read ? reader_ : writer_;
+    if (cancel != nullptr && cancel->requested) {
+        cancel->requested = false;  // one cancellation fails one wait, as in asyncio
+        op.ec = std::make_error_code(std::errc::operation_canceled);
+        return false;
+    }
     if (timeout_ && timeout_->count() == 0) {
         op.ec = std::make_error_code(std::errc::resource_unavailable_try_again);
         return false;
@@ -324,7 +330,27 @@ bool async_socket::suspend(detail::io_op& op, std::coroutine_handle<> h) noexcep
         op.fire = &async_socket::on_timeout;
         loop_->start(op, *timeout_);
     }
+    if (cancel != nullptr) {
+        op.cancel = cancel;
+        cancel->set(&async_socket::on_task_cancel, &op);
+    }
     return true;
+}
+
+std::coroutine_handle<> async_socket::detach(detail::io_op& op) noexcept {
+    if (op.cancel != nullptr) std::exchange(op.cancel, nullptr)->clear(&op);
+    return std::exchange(op.waiter, {});
+}
+
+void async_socket::on_task_cancel(void* p) noexcept {
+    auto& op = *static_cast<detail::io_op*>(p);
+    // request() has already taken op out of the state; the cancellation is used up here.
+    std::exchange(op.cancel, nullptr)->requested = false;
+    auto& s = *op.owner;
+    (op.dir == detail::io_op::side::read ? s.reader_ : s.writer_) = nullptr;
+    s.loop_->cancel(op);
+    op.ec = std::make_error_code(std::errc::operation_canceled);
+    std::exchange(op.waiter, {}).resume();
 }
 
 void async_socket::finish(detail::io_op& op) const {
@@ -341,7 +367,7 @@ void async_socket::finish(detail::io_op& op) const {
 void async_socket::abandon(detail::io_op& op) noexcept {
     (op.dir == detail::io_op::side::read ? reader_ : writer_) = nullptr;
     loop_->cancel(op);
-    op.waiter = {};
+    detach(op);
 }
 
 std::error_code async_socket::native_peer(const address& a, ::sockaddr_storage& out,
@@ -383,7 +409,7 @@ void async_socket::on_io(std::uint32_t events) {
             return;
         }
         loop_->cancel(*slot);
-        wake[i] = std::exchange(slot->waiter, {});
+        wake[i] = detach(*slot);
         slot = nullptr;
     };
     if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) peer_closed_ = true;
@@ -401,7 +427,7 @@ void async_socket::take_waiters(std::coroutine_handle<> (&wake)[2]) noexcept {
         if (*slot == nullptr) continue;
         (*slot)->ec = std::make_error_code(std::errc::operation_canceled);
         loop_->cancel(**slot);
-        wake[i++] = std::exchange((*slot)->waiter, {});
+        wake[i++] = detach(**slot);
         *slot = nullptr;
     }
 }
@@ -420,7 +446,7 @@ void async_socket::on_timeout(timer& t) {
     op.ec = timeout_error();
     auto& s = *op.owner;
     (op.dir == detail::io_op::side::read ? s.reader_ : s.writer_) = nullptr;
-    std::exchange(op.waiter, {}).resume();
+    detach(op).resume();
 }
 
 // -- the calls --------------------------------------------------------------------------------

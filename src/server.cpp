@@ -235,6 +235,7 @@ struct server::worker {
     void abort() noexcept {
         draining = true;
         watch_nothrow(false);
+        connections.cancel_all();
         loop->cancel_all();
         destroy_connections();
         loop->stop();
@@ -308,6 +309,9 @@ struct server::worker {
         if (live == 0) return;
         loop->cancel(grace);
         srv.log(std::to_string(live) + " connection(s) still open after the grace period; cancelling");
+        // Each handler's task is cancelled (whatever library awaitable it waits in wakes with
+        // operation_canceled), then every socket of the loop, so that later calls fail too.
+        connections.cancel_all();
         loop->cancel_all();
         if (live == 0) return;
         last_call.fire = [](timer& t) {

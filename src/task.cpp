@@ -111,6 +111,22 @@ void promise_base::report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept
 
 namespace sock SOCK_API {
 
+void task_set::cancel_all() noexcept {
+    // A woken task may end (leaving the set) or spawn more: walk a snapshot of who was here
+    // by marking first, then wake those still present one at a time.
+    for (auto* p = head_; p != nullptr; p = p->set_next) p->own_cancel.requested = true;
+    for (bool woke = true; woke;) {
+        woke = false;
+        for (auto* p = head_; p != nullptr; p = p->set_next) {
+            if (p->own_cancel.wake != nullptr && p->own_cancel.requested) {
+                p->own_cancel.request();
+                woke = true;
+                break;  // the list may have changed
+            }
+        }
+    }
+}
+
 std::size_t task_set::destroy_all() noexcept {
     std::size_t destroyed = 0;
     // A destructor in a destroyed frame may end or destroy other members: take one at a time.

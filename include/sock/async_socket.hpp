@@ -29,6 +29,7 @@ struct io_op : timer {
     std::error_code* ec_out = nullptr;  // the non-throwing form reports here
     const char* call = "";
     const address* to = nullptr;  // connect, sendto: errors name this address
+    cancel_state* cancel = nullptr;  // the waiting task's cancellation, while the op waits
     side dir = side::read;
     /// Performs the system call; false when it would block (the op then waits for readiness).
     bool (*attempt)(io_op&) noexcept = nullptr;
@@ -122,7 +123,12 @@ private:
     struct ops;
 
     bool try_now(detail::io_op& op) noexcept;
-    bool suspend(detail::io_op& op, std::coroutine_handle<> h) noexcept;
+    bool suspend(detail::io_op& op, std::coroutine_handle<> h,
+                 detail::cancel_state* cancel) noexcept;
+    /// Takes the waiter out of op as it completes, and out of its task's cancellation.
+    static std::coroutine_handle<> detach(detail::io_op& op) noexcept;
+    /// The waiting task was cancelled (task_set::cancel_all, wait_for).
+    static void on_task_cancel(void* op) noexcept;
     void finish(detail::io_op& op) const;
     void abandon(detail::io_op& op) noexcept;
     bool short_read_drains() const noexcept;
@@ -164,7 +170,10 @@ public:
         awaiter& operator=(const awaiter&) = delete;
 
         bool await_ready() noexcept { return owner->try_now(*this); }
-        bool await_suspend(std::coroutine_handle<> h) noexcept { return owner->suspend(*this, h); }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            return owner->suspend(*this, h, detail::cancel_of(h));
+        }
         Result await_resume() {
             owner->finish(*this);
             if constexpr (std::is_same_v<Result, bool>) return !ec;

@@ -11,12 +11,14 @@
 #include <optional>
 #include <stdexcept>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 namespace sock SOCK_API {
 
 /// `co_await sock::sleep(100ms)`: resumes on this thread's loop after the duration. Wakes
-/// early with operation_canceled (a sock::error) when the loop cancels everything (a
-/// server's stop); a sleep destroyed while pending (its task destroyed) disarms itself.
+/// early with operation_canceled (a sock::error) when its task is cancelled or the loop
+/// cancels everything (a server's stop); a sleep destroyed while pending disarms itself.
 class sleep {
 public:
     explicit sleep(std::chrono::nanoseconds d) : duration_(d) {}
@@ -24,20 +26,30 @@ public:
     sleep& operator=(const sleep&) = delete;
     ~sleep() {
         if (loop_ != nullptr && node_.armed()) loop_->cancel(node_);
+        if (node_.task_cancel != nullptr) node_.task_cancel->clear(&node_);
     }
     bool await_ready() const noexcept { return duration_.count() <= 0; }
-    void await_suspend(std::coroutine_handle<> h) {
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
         auto* loop = event_loop::current();
         if (loop == nullptr) throw std::logic_error("sock::sleep: this thread has no event_loop");
+        auto* cancel = detail::cancel_of(h);
+        if (cancel != nullptr && cancel->requested) {
+            cancel->requested = false;  // one cancellation fails one wait
+            node_.canceled = true;
+            return false;
+        }
         loop_ = loop;
+        node_.loop = loop;
         node_.waiter = h;
-        node_.fire = [](timer& t) { static_cast<node&>(t).waiter.resume(); };
-        node_.on_cancel = [](timer& t) {
-            auto& n = static_cast<node&>(t);
-            n.canceled = true;
-            n.waiter.resume();
-        };
+        node_.fire = [](timer& t) { static_cast<node&>(t).wake(false); };
+        node_.on_cancel = [](timer& t) { static_cast<node&>(t).wake(true); };
         loop->start(node_, duration_);
+        if (cancel != nullptr) {
+            node_.task_cancel = cancel;
+            cancel->set(&node::on_task_cancel, &node_);
+        }
+        return true;
     }
     void await_resume() const {
         if (node_.canceled)
@@ -47,7 +59,21 @@ public:
 private:
     struct node : timer {
         std::coroutine_handle<> waiter;
+        detail::cancel_state* task_cancel = nullptr;
+        event_loop* loop = nullptr;
         bool canceled = false;
+        void wake(bool cancel) {
+            if (task_cancel != nullptr) std::exchange(task_cancel, nullptr)->clear(this);
+            canceled = cancel;
+            waiter.resume();
+        }
+        static void on_task_cancel(void* p) noexcept {
+            auto& n = *static_cast<node*>(p);
+            std::exchange(n.task_cancel, nullptr)->requested = false;
+            if (n.loop != nullptr) n.loop->cancel(n);
+            n.canceled = true;
+            n.waiter.resume();
+        }
     };
     std::chrono::nanoseconds duration_;
     event_loop* loop_ = nullptr;
@@ -88,6 +114,92 @@ inline void run_to_end(event_loop& loop, task<void> helper) {
         throw std::runtime_error("sock::run: the event loop stopped before the task finished");
 }
 }  // namespace detail
+
+namespace detail {
+
+// Awaits t under its own cancellation, scope; a cancellation of the awaiting task is passed
+// on to scope, so it reaches whatever t waits in.
+template <class T>
+struct scoped_await {
+    task<T> t;
+    cancel_state* scope;
+    cancel_state* outer = nullptr;
+
+    scoped_await(task<T> task_, cancel_state* s) : t(std::move(task_)), scope(s) {}
+    scoped_await(const scoped_await&) = delete;
+    scoped_await& operator=(const scoped_await&) = delete;
+    ~scoped_await() {
+        if (outer != nullptr) outer->clear(this);
+    }
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+        outer = cancel_of(h);
+        if (outer != nullptr) {
+            if (outer->requested) {
+                outer->requested = false;
+                scope->requested = true;
+            } else {
+                outer->set(&forward, this);
+            }
+        }
+        t.set_cancel(scope);
+        return t.await_suspend(h);
+    }
+    T await_resume() {
+        if (outer != nullptr) outer->clear(this);
+        return t.await_resume();
+    }
+    static void forward(void* p) noexcept {
+        auto& self = *static_cast<scoped_await*>(p);
+        self.outer->requested = false;
+        self.scope->request();
+    }
+};
+
+// wait_for's deadline: cancels the scope when it passes.
+struct wait_alarm : timer {
+    event_loop* loop;
+    cancel_state* scope;
+    bool expired = false;
+    wait_alarm(event_loop& l, cancel_state& s) : loop(&l), scope(&s) {
+        fire = [](timer& t) {
+            auto& a = static_cast<wait_alarm&>(t);
+            a.expired = true;
+            a.scope->request();
+        };
+    }
+    wait_alarm(const wait_alarm&) = delete;
+    wait_alarm& operator=(const wait_alarm&) = delete;
+    ~wait_alarm() { loop->cancel(*this); }
+};
+
+}  // namespace detail
+
+/// `co_await sock::wait_for(task, 2s)`, asyncio's wait_for: runs t, and if it has not
+/// finished when the timeout passes, cancels it: the library awaitable it waits in (recv,
+/// sleep, ...) fails with operation_canceled, t unwinds, and sock::timeout ("wait_for: timed
+/// out") is raised here. A t that catches the cancellation and returns normally has its
+/// result returned. Cancelling the task that awaits wait_for cancels t too.
+template <class T>
+task<T> wait_for(task<T> t, std::chrono::nanoseconds timeout) {
+    auto* loop = event_loop::current();
+    if (loop == nullptr) throw std::logic_error("sock::wait_for: this thread has no event_loop");
+    detail::cancel_state scope;
+    detail::wait_alarm alarm(*loop, scope);
+    loop->start(alarm, timeout);
+    try {
+        if constexpr (std::is_void_v<T>) {
+            co_await detail::scoped_await<T>(std::move(t), &scope);
+        } else {
+            co_return co_await detail::scoped_await<T>(std::move(t), &scope);
+        }
+    } catch (const error& e) {
+        if (alarm.expired && e.code() == std::errc::operation_canceled)
+            throw_error(timeout_error(), "wait_for");
+        throw;
+    }
+}
 
 /// Runs loop until t finishes and returns its result (or rethrows); like Python's asyncio.run.
 /// If the loop stops first (stop() from other code, or a stop requested before), t is

@@ -29,6 +29,33 @@ class task_set;
 
 namespace detail {
 
+/// Cancellation of one chain of tasks (a task and the tasks it awaits, down to the one that
+/// is suspended): the library awaitable it waits in registers how to wake it, and request()
+/// wakes it with operation_canceled. Awaitables that find it requested fail at once.
+struct cancel_state {
+    bool requested = false;
+    void (*wake)(void*) noexcept = nullptr;
+    void* waiter = nullptr;
+
+    /// Marks the chain cancelled and wakes what it waits in, if anything.
+    void request() noexcept {
+        requested = true;
+        if (auto* fn = std::exchange(wake, nullptr)) fn(std::exchange(waiter, nullptr));
+    }
+    /// Called by an awaitable as it suspends.
+    void set(void (*fn)(void*) noexcept, void* w) noexcept {
+        wake = fn;
+        waiter = w;
+    }
+    /// Called by an awaitable as it resumes or is destroyed.
+    void clear(const void* w) noexcept {
+        if (waiter == w) {
+            wake = nullptr;
+            waiter = nullptr;
+        }
+    }
+};
+
 struct promise_base {
     std::coroutine_handle<> continuation = std::noop_coroutine();
     std::exception_ptr exception;
@@ -41,6 +68,9 @@ struct promise_base {
     promise_base* set_prev = nullptr;
     promise_base* set_next = nullptr;
     std::coroutine_handle<> self;
+    // The chain's cancellation: a spawned task's own, inherited by the tasks it awaits.
+    cancel_state* cancel = nullptr;
+    cancel_state own_cancel;
 
     static void* operator new(std::size_t size) { return allocate_frame(size); }
     static void operator delete(void* p, std::size_t size) noexcept { free_frame(p, size); }
@@ -70,6 +100,13 @@ struct promise_base {
     static void report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept;
     static void leave_set(promise_base& p) noexcept;
 };
+
+/// The cancellation state of the coroutine behind h, if it is a sock::task.
+template <class P>
+cancel_state* cancel_of(std::coroutine_handle<P> h) noexcept {
+    if constexpr (std::is_base_of_v<promise_base, P>) return h.promise().cancel;
+    else return nullptr;
+}
 
 template <class T>
 struct promise final : promise_base {
@@ -119,14 +156,21 @@ public:
     }
 
     bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiter) noexcept {
         h_.promise().continuation = awaiter;
+        // The awaiting task's cancellation reaches this one, unless it has its own scope
+        // (wait_for).
+        if (h_.promise().cancel == nullptr) h_.promise().cancel = detail::cancel_of(awaiter);
         return h_;
     }
     T await_resume() { return h_.promise().take(); }
 
     /// Gives up the frame (for spawn); the task is empty afterwards.
     handle release() noexcept { return std::exchange(h_, {}); }
+    /// Runs this task under its own cancellation (wait_for's), not its awaiter's. Before it
+    /// starts only.
+    void set_cancel(detail::cancel_state* c) noexcept { h_.promise().cancel = c; }
 
 private:
     handle h_;
@@ -150,6 +194,7 @@ inline void spawn(task<void> t, done_fn on_done = nullptr, void* context = nullp
     h.promise().detached = true;
     h.promise().on_done = on_done;
     h.promise().done_context = context;
+    h.promise().cancel = &h.promise().own_cancel;
     h.resume();
 }
 
@@ -173,12 +218,18 @@ public:
         p.done_context = context;
         p.set = this;
         p.self = h;
+        p.cancel = &p.own_cancel;
         p.set_next = head_;
         if (head_ != nullptr) head_->set_prev = &p;
         head_ = &p;
         ++size_;
         h.resume();
     }
+
+    /// Cancels every task here: each wakes with operation_canceled in the library awaitable
+    /// it waits in (recv, sleep, ...), and any it awaits later fails at once, so it unwinds
+    /// through its own code (asyncio's Task.cancel for each).
+    void cancel_all() noexcept;
 
     /// Tasks spawned here that have not ended.
     std::size_t size() const noexcept { return size_; }
