@@ -112,19 +112,27 @@ void promise_base::report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept
 namespace sock SOCK_API {
 
 void task_set::cancel_all() noexcept {
-    // A woken task may end (leaving the set) or spawn more: walk a snapshot of who was here
-    // by marking first, then wake those still present one at a time.
+    // A woken task may end (leaving the set), spawn more, or end whoever owns this set and so
+    // the set itself (when_all's): mark who is here first, then wake those still present one
+    // at a time, and stop as soon as the set is gone.
     for (auto* p = head_; p != nullptr; p = p->set_next) p->own_cancel.requested = true;
+    bool alive = true;
+    bool* const outer = std::exchange(alive_, &alive);
     for (bool woke = true; woke;) {
         woke = false;
         for (auto* p = head_; p != nullptr; p = p->set_next) {
             if (p->own_cancel.wake != nullptr && p->own_cancel.requested) {
                 p->own_cancel.request();
+                if (!alive) {
+                    if (outer != nullptr) *outer = false;
+                    return;
+                }
                 woke = true;
                 break;  // the list may have changed
             }
         }
     }
+    alive_ = outer;
 }
 
 std::size_t task_set::destroy_all() noexcept {

@@ -13,6 +13,7 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace sock SOCK_API {
 
@@ -198,6 +199,107 @@ task<T> wait_for(task<T> t, std::chrono::nanoseconds timeout) {
         if (alarm.expired && e.code() == std::errc::operation_canceled)
             throw_error(timeout_error(), "wait_for");
         throw;
+    }
+}
+
+namespace detail {
+
+// What when_all's children share with it; lives in when_all's frame, which outlives them
+// (its task_set destroys any child left when the frame goes).
+template <class T>
+struct gather_state {
+    using slot = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+    std::vector<slot> results;
+    std::exception_ptr error;
+    std::size_t remaining = 0;
+    std::coroutine_handle<> waiter;
+    task_set children;
+
+    static void child_done(void* p, std::exception_ptr) noexcept {
+        auto& st = *static_cast<gather_state*>(p);
+        if (--st.remaining == 0 && st.waiter) std::exchange(st.waiter, {}).resume();
+    }
+};
+
+template <class T>
+task<void> gather_one(task<T> t, gather_state<T>& st, std::size_t i) {
+    try {
+        if constexpr (std::is_void_v<T>) {
+            co_await std::move(t);
+            st.results[i] = true;
+        } else {
+            st.results[i].emplace(co_await std::move(t));
+        }
+    } catch (...) {
+        if (!st.error) {
+            st.error = std::current_exception();
+            st.children.cancel_all();  // the first error cancels the rest
+        }
+    }
+}
+
+// Waits until every child has ended; a cancellation of the waiting task cancels them all.
+template <class T>
+struct all_ended {
+    gather_state<T>& st;
+    cancel_state* outer = nullptr;
+    explicit all_ended(gather_state<T>& s) : st(s) {}
+    all_ended(const all_ended&) = delete;
+    all_ended& operator=(const all_ended&) = delete;
+    ~all_ended() {
+        if (outer != nullptr) outer->clear(this);
+    }
+    bool await_ready() const noexcept { return st.remaining == 0; }
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) noexcept {
+        st.waiter = h;
+        outer = cancel_of(h);
+        if (outer != nullptr) {
+            if (outer->requested) {
+                outer->requested = false;
+                st.children.cancel_all();  // may end them all and resume h: touch nothing after
+                return;
+            }
+            outer->set(&forward, this);
+        }
+    }
+    void await_resume() noexcept {
+        if (outer != nullptr) outer->clear(this);
+    }
+    static void forward(void* p) noexcept {
+        auto& self = *static_cast<all_ended*>(p);
+        self.outer->requested = false;
+        self.outer = nullptr;
+        self.st.children.cancel_all();
+    }
+};
+
+}  // namespace detail
+
+/// Runs every task at once on this loop and waits for all (asyncio.gather, with TaskGroup's
+/// rule for errors): the results in the tasks' order; the first exception cancels the
+/// others, waits for them to unwind, and is rethrown. Cancelling the awaiting task cancels
+/// them all. A vector of task<void> gives task<void>.
+template <class T>
+task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(std::vector<task<T>> tasks) {
+    detail::gather_state<T> st;
+    st.results.resize(tasks.size());
+    st.remaining = tasks.size();
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        if (st.error) {  // one failed before all had started: the rest never start
+            st.remaining -= tasks.size() - i;
+            break;
+        }
+        st.children.spawn(detail::gather_one(std::move(tasks[i]), st, i),
+                          &detail::gather_state<T>::child_done, &st);
+    }
+    co_await detail::all_ended<T>(st);
+    if (st.error) std::rethrow_exception(st.error);
+    if constexpr (!std::is_void_v<T>) {
+        std::vector<T> out;
+        out.reserve(st.results.size());
+        for (auto& r : st.results) out.push_back(std::move(*r));
+        co_return out;
     }
 }
 

@@ -206,7 +206,10 @@ public:
     task_set(const task_set&) = delete;
     task_set& operator=(const task_set&) = delete;
     /// Destroys what is left (see destroy_all).
-    ~task_set() { destroy_all(); }
+    ~task_set() {
+        if (alive_ != nullptr) *alive_ = false;
+        destroy_all();
+    }
 
     /// Like sock::spawn, and the task joins this set until it ends.
     void spawn(task<void> t, done_fn on_done = nullptr, void* context = nullptr) {
@@ -245,6 +248,7 @@ private:
     friend struct detail::promise_base;
     detail::promise_base* head_ = nullptr;
     std::size_t size_ = 0;
+    bool* alive_ = nullptr;  // set while cancel_all runs: a woken task may destroy this set
 };
 
 }  // namespace sock

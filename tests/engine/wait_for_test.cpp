@@ -198,4 +198,75 @@ TEST(TaskSetCancel, ACancelRequestedBetweenWaitsFailsTheNextWait) {
     EXPECT_EQ(result, "sleep: " + std::make_error_code(std::errc::operation_canceled).message());
 }
 
+// -- when_all -------------------------------------------------------------------------------
+
+sock::task<int> after(std::chrono::milliseconds d, int v) {
+    co_await sock::sleep(d);
+    co_return v;
+}
+
+TEST(WhenAll, ResultsInTheTasksOrderWhateverOrderTheyEndIn) {
+    sock::event_loop loop;
+    std::vector<sock::task<int>> tasks;
+    tasks.push_back(after(30ms, 1));
+    tasks.push_back(after(10ms, 2));
+    tasks.push_back([]() -> sock::task<int> { co_return 3; }());  // ends at once
+    EXPECT_EQ(sock::run(loop, sock::when_all(std::move(tasks))), (std::vector<int>{1, 2, 3}));
+    EXPECT_EQ(sock::run(loop, sock::when_all(std::vector<sock::task<int>>{})), std::vector<int>{});
+}
+
+// The first error cancels the others; they unwind (destructors run) before it is rethrown.
+TEST(WhenAll, TheFirstErrorCancelsTheRestAndIsRethrown) {
+    sock::event_loop loop;
+    int destroyed = 0;
+    std::vector<sock::task<>> tasks;
+    tasks.push_back([](int* d) -> sock::task<> {
+        witness w(d);
+        co_await sock::sleep(1h);
+    }(&destroyed));
+    tasks.push_back([]() -> sock::task<> {
+        co_await sock::sleep(5ms);
+        throw std::invalid_argument("second failed");
+    }());
+    tasks.push_back([](int* d) -> sock::task<> {
+        witness w(d);
+        co_await sock::sleep(1h);
+    }(&destroyed));
+    try {
+        sock::run(loop, sock::when_all(std::move(tasks)));
+        ADD_FAILURE() << "no error";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_STREQ(e.what(), "second failed");
+    }
+    EXPECT_EQ(destroyed, 2);
+    EXPECT_EQ(loop.timers().armed, 0u);
+}
+
+TEST(WhenAll, AFailureBeforeTheOthersStartLeavesThemUnstarted) {
+    sock::event_loop loop;
+    int started = 0;
+    std::vector<sock::task<>> tasks;
+    tasks.push_back([]() -> sock::task<> { throw std::runtime_error("at once"); co_return; }());
+    tasks.push_back([](int* s) -> sock::task<> {
+        ++*s;
+        co_return;
+    }(&started));
+    EXPECT_THROW(sock::run(loop, sock::when_all(std::move(tasks))), std::runtime_error);
+    EXPECT_EQ(started, 0);
+}
+
+// A time limit on the whole group cancels every member.
+TEST(WhenAll, UnderWaitForEveryTaskIsCancelled) {
+    sock::event_loop loop;
+    int destroyed = 0;
+    std::vector<sock::task<int>> tasks;
+    tasks.push_back(sleeps_then_answers(1h, &destroyed));
+    tasks.push_back(sleeps_then_answers(1h, &destroyed));
+    tasks.push_back(sleeps_then_answers(1ms, &destroyed));
+    auto o = run_catching(loop, sock::wait_for(sock::when_all(std::move(tasks)), 20ms));
+    EXPECT_EQ(o.error, "wait_for: timed out");
+    EXPECT_EQ(destroyed, 3);
+    EXPECT_EQ(loop.timers().armed, 0u);
+}
+
 }  // namespace
