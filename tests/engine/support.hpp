@@ -61,6 +61,15 @@ inline int open_fds() {
     return n;
 }
 
+/// Counts its own destruction: proves a frame's locals were destroyed.
+struct witness {
+    int* destroyed;
+    explicit witness(int* d) : destroyed(d) {}
+    witness(const witness&) = delete;
+    witness& operator=(const witness&) = delete;
+    ~witness() { ++*destroyed; }
+};
+
 /// The lowest descriptor number free now: a soft limit of it makes the next open fail.
 inline int lowest_free_fd() {
     const int fd = ::dup(0);

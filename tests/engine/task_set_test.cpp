@@ -12,14 +12,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Counts its own destruction: proves a frame's locals were destroyed.
-struct witness {
-    int* destroyed;
-    explicit witness(int* d) : destroyed(d) {}
-    witness(const witness&) = delete;
-    witness& operator=(const witness&) = delete;
-    ~witness() { ++*destroyed; }
-};
+using engine_test::witness;
 
 sock::task<> sleep_long(int* destroyed) {
     witness w(destroyed);

@@ -12,13 +12,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct witness {
-    int* destroyed;
-    explicit witness(int* d) : destroyed(d) {}
-    witness(const witness&) = delete;
-    witness& operator=(const witness&) = delete;
-    ~witness() { ++*destroyed; }
-};
+using engine_test::witness;
 
 /// What a task ended with: its value, or the text of what it threw.
 template <class T>
