@@ -2,7 +2,8 @@
 // lines come back as they were sent. Lines a client sends in one burst go back in one send:
 // the writer gathers them and drains only when no complete line is left to echo.
 //
-//   line-echo [PORT]    listens on 127.0.0.1 (PORT 0, the default, picks a free one)
+//   line-echo [PORT] [--threads N]    listens on 127.0.0.1 (PORT 0, the default, picks a free
+//                                     one); N event loops (0, the default: one per core)
 
 #include "greet/cli.hpp"
 
@@ -51,11 +52,16 @@ int main(int argc, char** argv) {
     app.add_option("port", port, "Port to listen on; 0 picks a free one (printed)")
         ->capture_default_str()
         ->check(greet::cli::port_number());
+    unsigned threads = 0;
+    app.add_option("--threads", threads, "Event loops, one thread each; 0 = one per core")
+        ->capture_default_str()
+        ->check(greet::cli::whole_number(0, 1024));
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
 
     try {
         sock::server_config config;
         config.listen.push_back(sock::address("127.0.0.1", static_cast<std::uint16_t>(port)));
+        config.threads = threads;
         sock::server server(std::move(config), echo_lines);
         std::cout << "listening on " << server.addresses().front().to_string() << std::endl;
         server.run();  // until SIGINT or SIGTERM
