@@ -5,6 +5,8 @@
 
 #include <sock/sock.hpp>
 
+#include "capture.hpp"
+#include "private_system.hpp"
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -135,33 +137,6 @@ inline std::string pattern(std::size_t n) {
     return s;
 }
 
-/// What a call threw: its exact dynamic type, what() and, for system_errors, code().
-struct thrown {
-    const std::type_info* type = nullptr;  // nullptr: nothing was thrown
-    std::string what;
-    std::error_code code;
-
-    template <class E>
-    bool is() const { return type != nullptr && *type == typeid(E); }
-    std::string type_name() const { return type ? type->name() : "<nothing thrown>"; }
-};
-
-template <class Fn>
-thrown capture(Fn&& fn) {
-    thrown t;
-    try {
-        fn();
-    } catch (const std::system_error& e) {
-        t.type = &typeid(e);
-        t.what = e.what();
-        t.code = e.code();
-    } catch (const std::exception& e) {
-        t.type = &typeid(e);
-        t.what = e.what();
-    }
-    return t;
-}
-
 inline bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -169,44 +144,8 @@ inline bool starts_with(std::string_view s, std::string_view prefix) {
     return s.substr(0, prefix.size()) == prefix;
 }
 
-/// Exit status of with_hosts_file when the child cannot get a private /etc/hosts.
-inline constexpr int hosts_unsupported = 77;
-
-/// Runs body in a forked child that sees `hosts` as /etc/hosts, through a bind mount in a
-/// private mount namespace (root only; nothing changes outside the child). gtest assertions
-/// in body print as usual; returns 0 when they all passed, 1 otherwise, or hosts_unsupported.
-template <class Fn>
-int with_hosts_file(const std::string& hosts, Fn body) {
-    temp_dir dir;
-    const std::string file = dir.file("hosts");
-    std::ofstream(file) << hosts;
-    std::fflush(stdout);
-    const pid_t pid = ::fork();
-    if (pid < 0) return hosts_unsupported;
-    if (pid == 0) {
-        if (::unshare(CLONE_NEWNS) != 0 ||
-            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-            ::mount(file.c_str(), "/etc/hosts", nullptr, MS_BIND, nullptr) != 0)
-            ::_exit(hosts_unsupported);
-        try {
-            body();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << "unexpected exception: " << e.what();
-        }
-        std::fflush(stdout);
-        ::_exit(::testing::Test::HasFailure() ? 1 : 0);
-    }
-    int status = 0;
-    if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return 1;
-    return WEXITSTATUS(status);
-}
-
-#define RUN_WITH_HOSTS(hosts, ...)                                                      \
-    do {                                                                                \
-        if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private /etc/hosts";    \
-        const int status_ = ::test::with_hosts_file(hosts, __VA_ARGS__);                \
-        if (status_ == ::test::hosts_unsupported) GTEST_SKIP() << "no mount namespace"; \
-        EXPECT_EQ(status_, 0) << "see the child's failures above";                      \
-    } while (0)
-
 }  // namespace test
+
+/// Runs the body (a callable) in a forked child that sees `hosts` as /etc/hosts.
+#define RUN_WITH_HOSTS(hosts, ...) \
+    RUN_IN_PRIVATE_SYSTEM((std::map<std::string, std::string>{{"/etc/hosts", hosts}}), false, __VA_ARGS__)
