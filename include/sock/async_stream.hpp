@@ -13,6 +13,7 @@
 #include <concepts>
 #include <coroutine>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -141,19 +142,25 @@ private:
         if (r.what == detail::read_request::kind::until && r.sep.empty()) {
             ec = std::make_error_code(std::errc::invalid_argument);
         } else {
-            const detail::call_deadline deadline(s_->gettimeout());
+            // The call's deadline is taken at its first receive: a call the buffer answers
+            // (most lines of a burst) never reads the clock, and no time passes before that
+            // receive but the parsing's.
+            std::optional<detail::call_deadline> deadline;
             for (;;) {
                 if (auto done = detail::settle(buf_, r, eof_, line, ec)) {
                     got = *done;
                     break;
                 }
-                // One receive, given only the time left of the call.
+                // One receive, given only the time left of the call; the first one gets the
+                // stream's own timeout, which is all of it.
                 const auto room = buf_.prepare();
                 std::size_t n = 0;
-                if (deadline.unbounded()) {
+                const bool first = !deadline;
+                if (first) deadline.emplace(s_->gettimeout());
+                if (first || deadline->unbounded()) {
                     n = co_await s_->recv_into(room, ec);
                 } else {
-                    const auto left = deadline.left();
+                    const auto left = deadline->left();
                     if (!left) {
                         ec = timeout_error();
                         break;

@@ -67,7 +67,10 @@ public:
             // receives is found because the search restarts sep.size() - 1 bytes back.
             const auto window = have.substr(0, limit_);
             const auto back = std::min(r.scanned, r.sep.size() - 1);
-            const auto at = window.find(r.sep, r.scanned - back);
+            const auto from = r.scanned - back;
+            // One byte (a line's "\n"): one memchr, not memchr and then memcmp per candidate.
+            const auto at = r.sep.size() == 1 ? window.find(r.sep.front(), from)
+                                              : window.find(r.sep, from);
             if (at != std::string_view::npos) return {step::ready, at + r.sep.size()};
             r.scanned = window.size();
             return window.size() >= limit_ ? read_step{step::overrun, 0} : read_step{step::more, 0};
