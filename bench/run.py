@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""The side-by-side benchmark: greet-server against its peers, echo-server against its floor.
+"""The side-by-side benchmark: greet-server against its peers, echo-server and line-echo against theirs.
 
     python3 bench/run.py           # full run: bench/RESULTS.md, bench/results.json, bench/results.png
     python3 bench/run.py --smoke   # every workload for about a second (the ctest bench_smoke)
 
 It installs the Debian packages it needs when run as root (nginx-light,
 libnginx-mod-stream, libasio-dev, gnuplot-nox), builds the project in Release
-into build-bench/, then runs W1-W4 on loopback with the server pinned to CPU 0
-and greet-bench to CPU 1, a fresh server process per run, rounds interleaved.
+into build-bench/, then runs W1-W5 on loopback with the server pinned to CPU 0
+and the load generator (greet-bench; peer-line-load for W5) to CPU 1, a fresh
+server process per run, rounds interleaved.
 Standard library only. See bench/README.md for the workloads and the output.
 """
 from __future__ import annotations
@@ -61,15 +62,21 @@ class Plan:
     w4_connections: tuple[int, ...]
     w4_sizes: tuple[int, ...]
     w4_duration: float
+    w5_connections: int
+    w5_lines: int  # lines per batch: sent in one write, all read back before the next batch
+    w5_size: int  # bytes per line, with its "\n"
+    w5_duration: float
     quiet_wait: float  # most seconds to wait before a run for other work on its CPUs to calm down
 
 
 FULL = Plan(runs=5, w1_connections=64, w1_duration=5, w2_clients=10000, w2_delay=2, w2_cap=10,
             w3_rate=10000, w3_duration=5, w3_inflight=1000, w4_connections=(1, 100, 1000),
-            w4_sizes=(16, 16384), w4_duration=3, quiet_wait=3)
+            w4_sizes=(16, 16384), w4_duration=3, w5_connections=100, w5_lines=16, w5_size=64,
+            w5_duration=3, quiet_wait=3)
 SMOKE = Plan(runs=1, w1_connections=8, w1_duration=1, w2_clients=200, w2_delay=0.2, w2_cap=2,
              w3_rate=500, w3_duration=1, w3_inflight=100, w4_connections=(1, 10),
-             w4_sizes=(16, 16384), w4_duration=1, quiet_wait=0)
+             w4_sizes=(16, 16384), w4_duration=1, w5_connections=10, w5_lines=16, w5_size=64,
+             w5_duration=1, quiet_wait=0)
 
 
 @dataclass
@@ -234,8 +241,9 @@ def wait_for_quiet(most: float) -> tuple[float, float]:
 
 
 def run_bench(argv: list[str], timeout: float, tmp: Path) -> dict:
-    """Runs greet-bench on CPU 1 to completion (killed past `timeout`); returns its JSON
-    plus its own CPU time and wall time, so a saturated load generator shows."""
+    """Runs the load generator (greet-bench, or peer-line-load for W5) on CPU 1 to completion
+    (killed past `timeout`); returns its JSON plus its own CPU time and wall time, so a
+    saturated load generator shows."""
     out, err = tmp / "bench.out", tmp / "bench.err"
     start = time.monotonic()
     with open(out, "w") as o, open(err, "w") as e:
@@ -263,9 +271,9 @@ def run_bench(argv: list[str], timeout: float, tmp: Path) -> dict:
                 pass
             break
     if timed_out:
-        raise RuntimeError(f"greet-bench ran past its {timeout:.0f} s bound and was killed")
+        raise RuntimeError(f"{Path(argv[0]).name} ran past its {timeout:.0f} s bound and was killed")
     if result is None:
-        raise RuntimeError(f"greet-bench exit {proc.returncode}, no JSON: {tail(err)}")
+        raise RuntimeError(f"{Path(argv[0]).name} exit {proc.returncode}, no JSON: {tail(err)}")
     result["exit"] = proc.returncode
     result["bench_cpu_us"] = (usage.ru_utime + usage.ru_stime) * 1e6
     result["bench_wall_s"] = wall
@@ -330,6 +338,15 @@ def echo_servers(bin_dir: Path) -> list[Server]:
     ])
 
 
+def line_servers(bin_dir: Path) -> list[Server]:
+    return mark_missing([
+        Server("sock", "line-echo", [str(bin_dir / "line-echo"), "0", "--threads", "1"], ours=True),
+        Server("floor", "floor (C epoll)", [str(bin_dir / "peer-floor-lines"), "0"]),
+        Server("asio", "Asio read_until", [str(bin_dir / "peer-asio-lines"), "0"]),
+        Server("asyncio", "Python asyncio", [sys.executable, str(BENCH_DIR / "peers/asyncio_lines.py"), "0"]),
+    ])
+
+
 def mark_missing(servers: list[Server]) -> list[Server]:
     for s in servers:
         exe = Path(s.argv[0])
@@ -338,8 +355,8 @@ def mark_missing(servers: list[Server]) -> list[Server]:
     return servers
 
 
-def workloads(plan: Plan, program: str) -> list[tuple[str, str, dict, list[str], float]]:
-    """(workload, server group, params, greet-bench arguments, time bound) for one round."""
+def workloads(plan: Plan, program: str, line_load: str) -> list[tuple[str, str, dict, list[str], float]]:
+    """(workload, server group, params, load generator arguments, time bound) for one round."""
     cases = []
     bench = [program, "--json"]
     w1 = [*bench, "--mode", "greet", "--message", "1", "--connections", str(plan.w1_connections),
@@ -356,11 +373,15 @@ def workloads(plan: Plan, program: str) -> list[tuple[str, str, dict, list[str],
             w4 = [*bench, "--mode", "echo", "--size", str(size), "--connections", str(conns),
                   "--duration", str(plan.w4_duration)]
             cases.append(("W4", "echo", {"connections": conns, "size": size}, w4, plan.w4_duration + 30))
+    w5 = [line_load, "--json", "--connections", str(plan.w5_connections), "--lines", str(plan.w5_lines),
+          "--size", str(plan.w5_size), "--duration", str(plan.w5_duration)]
+    cases.append(("W5", "lines", {}, w5, plan.w5_duration + 30))
     return cases
 
 
 def derive(run: Run, plan: Plan) -> None:
-    """The workload's figures from greet-bench's JSON and the /proc samples."""
+    """The workload's figures from the load generator's JSON and the /proc samples (W5:
+    "completed" counts lines, so CPU per op is per line)."""
     b, m = run.bench, run.metrics
     done, wall = b.get("completed", 0), m["server_wall_s"]
     cpu = m["server_cpu_us"]
@@ -371,21 +392,25 @@ def derive(run: Run, plan: Plan) -> None:
     if run.workload == "W2":
         p99 = lat.get("p99")
         m["p99_beyond_delay_us"] = p99 - plan.w2_delay * 1e6 if p99 is not None and done else None
-    if run.workload == "W3":
+    if run.workload in ("W3", "W5"):
         m.update({k: lat.get(k) for k in ("p50", "p99", "p999")})
     if run.workload == "W4":
         m["mib_per_s"] = m["rate"] * run.params["size"] / 2**20
 
 
 def execute(plan: Plan, bin_dir: Path, only: set[str] | None, keys: set[str] | None) -> tuple[list[Run], dict]:
-    groups = {"greet": greet_servers(bin_dir), "echo": echo_servers(bin_dir)}
+    groups = {"greet": greet_servers(bin_dir), "echo": echo_servers(bin_dir), "lines": line_servers(bin_dir)}
     if keys:
         for servers in groups.values():
             servers[:] = [s for s in servers if s.key in keys]
     bench = str(bin_dir / "greet-bench")
     if not Path(bench).exists():
         raise SystemExit(f"run.py: {bench} not found; build the project first")
-    cases = [c for c in workloads(plan, bench) if not only or c[0] in only]
+    line_load = bin_dir / "peer-line-load"
+    cases = [c for c in workloads(plan, bench, str(line_load)) if not only or c[0] in only]
+    if not line_load.exists():  # W5's load generator is built with the peers
+        for s in groups["lines"]:
+            s.unavailable = s.unavailable or f"{line_load.name} (W5's load generator) not built"
     runs: list[Run] = []
     total = plan.runs * sum(len(groups[c[1]]) for c in cases)
     began = time.monotonic()
@@ -466,7 +491,8 @@ def summarize(runs: list[Run], plan: Plan, groups: dict) -> dict:
 
 
 def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
-    """Issue 3 section 4: our medians over the floor's (and Asio's, for RSS), same run."""
+    """Issue 3 section 4 (W1-W4) and issue 7 section 7 (W5): our medians over the floor's
+    (and Asio's, for RSS and W5), same run."""
     rows = []
 
     def paired(workload, metric, ref, params):
@@ -519,7 +545,10 @@ def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
         for size in plan.w4_sizes:
             ratio("W4", "rate", "messages/s", "≥", 0.97, suffix=f"/{conns}x{size}")
             ratio("W4", "cpu_us_per_op", "server CPU µs per message", "≤", 1.05, suffix=f"/{conns}x{size}")
-    return rows
+    ratio("W5", "cpu_us_per_op", "server CPU µs per line", "≤", 1.1)
+    ratio("W5", "cpu_us_per_op", "server CPU µs per line", "≤", 0.7, ref="asio")
+    ran = {r.workload for r in runs}  # --workloads: only the targets of what ran
+    return [row for row in rows if row["workload"].split()[0] in ran]
 
 
 # ---------------------------------------------------------------- report
@@ -550,11 +579,11 @@ def status_cells(entry: dict, width: int) -> list[str] | None:
     return [entry["status"] + (f": {entry['note']}" if entry["note"] else "")] + ["–"] * (width - 1)
 
 
-def paced_by(e: dict) -> str:
+def paced_by(e: dict, load: str = "greet-bench") -> str:
     server, bench = e.get("server_cpu_pct") or 0, e.get("bench_cpu_pct") or 0
     if server >= 85:
         return "server"
-    return "greet-bench" if bench >= 85 else "neither (latency)"
+    return load if bench >= 85 else "neither (latency)"
 
 
 def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups: dict, meta: dict) -> str:
@@ -570,7 +599,8 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
            "against every server in turn (starting with a different server each round); "
            "tables show medians over the rounds. A fresh server process per run.",
            f"- Server pinned to CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`), single-threaded "
-           f"(`--threads 1`); `greet-bench` pinned to CPU {BENCH_CPU}; loopback TCP.",
+           f"(`--threads 1`); the load generator (`greet-bench`; W5: `peer-line-load`) pinned to CPU "
+           f"{BENCH_CPU}; loopback TCP.",
            "- Server CPU: utime+stime (+ children) from `/proc/PID/stat`, sampled right before and "
            f"after the load (clock ticks of {1e6 / CLK_TCK:g} µs). Peak RSS: `VmHWM` from "
            "`/proc/PID/status` at the end of the run. greet-bench CPU: its own rusage, to show "
@@ -579,8 +609,8 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
            f"{' '.join(meta['loadavg']['before_build'])}; at the end: {' '.join(meta['loadavg']['after'])} "
            "(other work on the machine shows here).", ""]
 
-    out += ["## Targets (issue 3, section 4)", "",
-            "Ratio: ours over the floor's (RSS: over Asio's) in the same round, median over the rounds "
+    out += ["## Targets (issue 3, section 4; W5: issue 7, section 7)", "",
+            "Ratio: ours over the floor's (RSS and W5's second row: over Asio's) in the same round, median over the rounds "
             "(runs next to each other in time share the machine's state, so pairing them cancels most "
             "of its drift). The ours and reference columns are the medians of the tables below.", ""]
     out.append(table(["workload", "metric", "ours", "reference", "ratio", "target", "result"],
@@ -590,14 +620,14 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
     out.append("")
 
     def section(workload: str, group: str, title: str, header: list[str], cells) -> None:
-        out.extend([f"## {title}", ""])
         body = []
         for s in groups[group]:
             e = summary.get(f"{workload}/{s['key']}")
             if e is None:
                 continue
             body.append([labels[group][s["key"]]] + (status_cells(e, len(header) - 1) or cells(e)))
-        out.extend([table(header, body), ""])
+        if body:  # --workloads: no section for what did not run
+            out.extend([f"## {title}", "", table(header, body), ""])
 
     p = plan
     section("W1", "greet", f"W1 saturation: {p.w1_connections} concurrent fast clients, {p.w1_duration:g} s",
@@ -606,11 +636,12 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
             lambda e: [num(e.get("rate")), num(e.get("cpu_us_per_op")), num(e.get("server_cpu_pct")),
                        num(e.get("bench_cpu_pct")), paced_by(e), num(e.get("others_cpu_pct")), num(e.get("errors")),
                        f"{e['ok_runs']}/{e['runs']}"])
-    out.extend(["\"Paced by\" names whichever side used 85% of its CPU or more (greet-bench: the load "
-                "generator, not the server, set the rate, so greetings/s compares the generator's "
-                "work with each server more than the servers alone; CPU per greeting still compares "
-                "the servers). \"Others' CPU %\": what other processes used of the two benchmark "
-                "CPUs during the load, in % of one CPU.", ""])
+    if any(k.startswith("W1/") for k in summary):
+        out.extend(["\"Paced by\" names whichever side used 85% of its CPU or more (greet-bench: the load "
+                    "generator, not the server, set the rate, so greetings/s compares the generator's "
+                    "work with each server more than the servers alone; CPU per greeting still compares "
+                    "the servers). \"Others' CPU %\": what other processes used of the two benchmark "
+                    "CPUs during the load, in % of one CPU.", ""])
     section("W2", "greet", f"W2 slow clients: {p.w2_clients:,} concurrent, each waits {p.w2_delay:g} s before sending",
             ["server", "completed (median; fewest)", "errors (median; most)", "p99 beyond the delay µs", "peak RSS KiB", "note"],
             lambda e: [f"{num(e.get('completed'))}; {num(e.get('min_completed'))}", f"{num(e.get('errors'))}; {num(e.get('max_errors'))}",
@@ -627,7 +658,6 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
             lambda e: [num(e.get("rate")), num(e.get("p50")), num(e.get("p99")), num(e.get("p999")),
                        num(e.get("server_cpu_pct")), num(e.get("others_cpu_pct")), num(e.get("errors"))])
 
-    out.extend([f"## W4 echo ping-pong: one message in flight per connection, {p.w4_duration:g} s", ""])
     body = []
     for conns in p.w4_connections:
         for size in p.w4_sizes:
@@ -640,8 +670,25 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
                     num(e.get("rate")), num(e.get("mib_per_s")), num(e.get("cpu_us_per_op")),
                     num(e.get("server_cpu_pct")), num(e.get("bench_cpu_pct")), num(e.get("others_cpu_pct")),
                     num(e.get("errors"))]))
-    out.extend([table(["connections", "message", "server", "messages/s", "MiB/s (each way)", "server CPU µs/message",
-                       "server CPU %", "greet-bench CPU %", "others' CPU %", "errors"], body), ""])
+    if body:
+        out.extend([f"## W4 echo ping-pong: one message in flight per connection, {p.w4_duration:g} s", "",
+                    table(["connections", "message", "server", "messages/s", "MiB/s (each way)", "server CPU µs/message",
+                           "server CPU %", "greet-bench CPU %", "others' CPU %", "errors"], body), ""])
+    if any(k.startswith("W5/") for k in summary):
+        floor_cpu = summary.get("W5/floor", {}).get("cpu_us_per_op")
+        section("W5", "lines", f"W5 line echo: {p.w5_connections} connections, each sends {p.w5_lines} lines of "
+                f"{p.w5_size} B in one write and reads all {p.w5_lines} back before the next batch, {p.w5_duration:g} s",
+                ["server", "lines/s", "server CPU µs/line", "÷ floor's (medians)", "server CPU %", "peer-line-load CPU %",
+                 "paced by", "batch p50 µs", "batch p99 µs", "others' CPU %", "errors (median)", "ok runs"],
+                lambda e: [num(e.get("rate")), num(e.get("cpu_us_per_op"), 4),
+                           (f"{e['cpu_us_per_op'] / floor_cpu:.2f}×" if e.get("cpu_us_per_op") and floor_cpu else "–"),
+                           num(e.get("server_cpu_pct")), num(e.get("bench_cpu_pct")), paced_by(e, "peer-line-load"),
+                           num(e.get("p50")), num(e.get("p99")), num(e.get("others_cpu_pct")), num(e.get("errors")),
+                           f"{e['ok_runs']}/{e['runs']}"])
+        out.extend(["Lines/s counts lines echoed and checked byte for byte by `peer-line-load` "
+                    "(bench/peers/line_load.c, C epoll, not a system under test); batches still in flight at "
+                    "the end are not counted. Latency: from a batch's write to its last byte back. The "
+                    "targets compare CPU per line (server CPU time over lines echoed), paired by round.", ""])
     unavailable = sorted({f"{r.server} ({r.note})" for r in runs if r.status == "unavailable"})
     failed = [f"{r.workload} {r.server}" + "".join(f" {k}={v}" for k, v in r.params.items())
               + f" round {r.round + 1}: {r.note}" for r in runs if r.status == "failed"]
@@ -652,22 +699,23 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
 
 
 def chart(summary: dict, plan: Plan, groups: dict, png: Path, tmp: Path) -> str:
-    """results.png with gnuplot: W1 rate and CPU per greeting, W2 and W3 latency, W4 messages/s."""
+    """results.png with gnuplot: W1 rate and CPU per greeting, W2 and W3 latency, W4 messages/s,
+    W5 lines/s and CPU per line."""
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         return "gnuplot not installed: no chart"
     labels = {g: {s["key"]: s["label"] for s in servers} for g, servers in groups.items()}
 
-    def bars(title: str, workload: str, metric: str, color: str) -> str:
-        """One panel of bars, one per greeting server; an empty slot when there is no data."""
-        rows = [(labels["greet"][s["key"]], summary.get(f"{workload}/{s['key']}", {}).get(metric))
-                for s in groups["greet"] if not (workload == "W2" and s["key"] == "seed")]  # seed: capped
+    def bars(title: str, workload: str, metric: str, color: str, group: str = "greet") -> str:
+        """One panel of bars, one per server of the group; an empty slot when there is no data."""
+        rows = [(labels[group][s["key"]], summary.get(f"{workload}/{s['key']}", {}).get(metric))
+                for s in groups[group] if not (workload == "W2" and s["key"] == "seed")]  # seed: capped
         rows = [(label, v) for label, v in rows if v is not None and v > 0]
         if not rows:
             return "set multiplot next"
         path = tmp / f"{workload}_{metric}.dat"
         path.write_text("".join(f"\"{label}\" {v}\n" for label, v in rows))
-        return f"set title '{title}'\nplot '{path}' using 2:xtic(1) lc rgb '{color}'"
+        return f"unset key\nset title '{title}'\nplot '{path}' using 2:xtic(1) lc rgb '{color}'"
 
     w4 = tmp / "w4.dat"
     w4_panel = "set multiplot next"
@@ -682,13 +730,13 @@ def chart(summary: dict, plan: Plan, groups: dict, png: Path, tmp: Path) -> str:
                                 f"plot for [i=2:{1 + len(groups['echo'])}] '{w4}' using i:xtic(1) title columnheader(i)")
     terms = subprocess.run([gnuplot, "-e", "set terminal"], capture_output=True, text=True).stderr \
         + subprocess.run([gnuplot, "-e", "set terminal"], capture_output=True, text=True).stdout
-    term = "pngcairo size 1500,950 font ',10'" if "pngcairo" in terms else "png size 1500,950"
+    term = "pngcairo size 1900,950 font ',10'" if "pngcairo" in terms else "png size 1900,950"
     panel = ("set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1; "
              "set boxwidth 0.8; set grid ytics; set logscale y; set format y '%.0s%c'; set xtics rotate by -25 scale 0; unset key; ")
     script = f"""
 set terminal {term}
 set output '{png}'
-set multiplot layout 2,3 title 'sock benchmark: medians of {plan.runs} interleaved runs (server on CPU {SERVER_CPU}, load on CPU {BENCH_CPU})'
+set multiplot layout 2,4 title 'sock benchmark: medians of {plan.runs} interleaved runs (server on CPU {SERVER_CPU}, load on CPU {BENCH_CPU})'
 {panel}
 {bars(f"W1 greetings/s ({plan.w1_connections} clients)", "W1", "rate", "#4472c4")}
 {bars("W1 server CPU µs per greeting", "W1", "cpu_us_per_op", "#ed7d31")}
@@ -696,6 +744,8 @@ set multiplot layout 2,3 title 'sock benchmark: medians of {plan.runs} interleav
 {bars("W2 server peak RSS, KiB", "W2", "rss_kib", "#70ad47")}
 {bars(f"W3 p99 latency, µs ({plan.w3_rate}/s offered)", "W3", "p99", "#5b9bd5")}
 {w4_panel}
+{bars(f"W5 lines/s ({plan.w5_connections} conn × {plan.w5_lines} lines of {plan.w5_size} B)", "W5", "rate", "#4472c4", "lines")}
+{bars("W5 server CPU µs per line", "W5", "cpu_us_per_op", "#ed7d31", "lines")}
 unset multiplot
 """
     (tmp / "chart.gp").write_text(script)
@@ -838,7 +888,9 @@ def main() -> int:
     print(f"run.py: wrote {args.out / 'RESULTS.md'} in {meta['elapsed_s'] / 60:.1f} min")
 
     # Exit status: our own servers must work. Ratios never fail the run; errors fail the smoke.
-    ours = [r for r in runs if r.server == "sock"]
+    # W5's peers and load generator are this project's own code, built with it: in the smoke,
+    # one that was built and fails (or errs) fails the run too, so a broken one is caught.
+    ours = [r for r in runs if r.server == "sock" or (args.smoke and r.workload == "W5" and r.status != "unavailable")]
     broken = [r for r in ours if r.status != "ok" or not r.metrics.get("completed")
               or (args.smoke and r.metrics.get("errors"))]
     for r in broken:
