@@ -20,10 +20,8 @@
 #include <sock/coro.hpp>
 #include <sock/error.hpp>
 #include <sock/event_loop.hpp>
-#include <sock/task.hpp>
-#if SOCK_BENCH_HAVE_POOL
 #include <sock/resolve.hpp>
-#endif
+#include <sock/task.hpp>
 
 #include <sched.h>
 #include <sys/resource.h>
@@ -199,9 +197,7 @@ sock::task<void> one_lookup(backend b, bench::ares_resolver* ares, std::size_t i
             got = co_await ares->resolve(host, port);
             break;
         case backend::pool:
-#if SOCK_BENCH_HAVE_POOL
             got = co_await sock::async_getaddrinfo(host, port);
-#endif
             break;
         case backend::idle:
             break;
@@ -351,9 +347,7 @@ struct options {
 
 /// Everything after the private /etc/hosts is in place; returns the exit code.
 int measure_all(const options& o) {
-#if SOCK_BENCH_HAVE_POOL
     if (o.pool_threads != 0) sock::set_resolver_threads(o.pool_threads);
-#endif
     std::vector<backend> order;
     for (const auto& s : o.backends) {
         for (backend b : {backend::idle, backend::blocking, backend::ares, backend::pool})
@@ -482,13 +476,8 @@ int main(int argc, char** argv) {
                  name};
     greet::cli::add_conventions(app, name);
     options o;
-#if SOCK_BENCH_HAVE_POOL
     o.backends = {"idle", "blocking", "ares", "pool"};
-    const std::vector<std::string> known{"idle", "blocking", "ares", "pool"};
-#else
-    o.backends = {"idle", "blocking", "ares"};
-    const std::vector<std::string> known{"idle", "blocking", "ares"};
-#endif
+    const std::vector<std::string> known = o.backends;
     app.add_option("--names", o.names, "Names in the hosts file, one look-up each, all at once")
         ->capture_default_str()
         ->check(greet::cli::whole_number(1, 60000));
