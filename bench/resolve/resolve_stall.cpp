@@ -36,6 +36,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -181,7 +182,18 @@ struct context {
     std::uint16_t port;
     std::size_t names;
     double idle_ms;
+    int resolver_nice;
 };
+
+/// Sets the nice value of every thread of this process but the calling one: the resolver
+/// threads that earlier runs left idle (threads started later keep the caller's).
+void renice_other_threads(int nice) {
+    const auto self = static_cast<id_t>(::gettid());
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+        const auto tid = static_cast<id_t>(std::stoul(entry.path().filename().string()));
+        if (tid != self) ::setpriority(PRIO_PROCESS, tid, nice);
+    }
+}
 
 sock::task<void> one_lookup(backend b, bench::ares_resolver* ares, std::size_t i, std::uint16_t port,
                             clock_type::time_point t0, lookup_slot& slot) {
@@ -223,6 +235,7 @@ sock::task<void> measure(backend b, const context& cx, run_result& out) {
     std::unique_ptr<bench::ares_resolver> ares;
     if (b == backend::ares) ares = std::make_unique<bench::ares_resolver>(*cx.loop);  // reads resolv.conf
     co_await sock::sleep(20ms);  // the ticker settles into its period
+    if (b == backend::pool && cx.resolver_nice != 0) renice_other_threads(cx.resolver_nice);
     cx.tk->ticks.clear();
     cx.tk->recording = true;
     std::vector<lookup_slot> slots(b == backend::idle ? 0 : cx.names);
@@ -342,6 +355,7 @@ struct options {
     double idle_ms = 100;
     std::uint16_t port = 8001;
     std::size_t pool_threads = 0;
+    int resolver_nice = 0;
     bool json = false;
 };
 
@@ -357,7 +371,7 @@ int measure_all(const options& o) {
     ticker tk(loop, std::chrono::duration_cast<clock_type::duration>(
                         std::chrono::duration<double, std::milli>(o.period_ms)));
     tk.arm(clock_type::now());
-    const context cx{&loop, &tk, o.port, o.names, o.idle_ms};
+    const context cx{&loop, &tk, o.port, o.names, o.idle_ms, o.resolver_nice};
 
     std::vector<std::vector<run_result>> results(order.size());
     std::string per_run;
@@ -387,6 +401,7 @@ int measure_all(const options& o) {
         std::ostringstream j;
         j << "{\"names\": " << o.names << ", \"runs\": " << o.runs << ", \"period_ms\": " << o.period_ms
           << ", \"c_ares\": \"" << ares_version(nullptr) << "\", \"pool_threads\": " << o.pool_threads
+      << ", \"resolver_nice\": " << o.resolver_nice
           << ", \"backends\": {";
         for (std::size_t k = 0; k < order.size(); ++k) {
             j << (k ? ", " : "") << '"' << backend_name(order[k]) << "\": {\"median\": "
@@ -501,6 +516,11 @@ int main(int argc, char** argv) {
                    "pool: sock::set_resolver_threads(N) first; 0 keeps the library's default")
         ->capture_default_str()
         ->check(greet::cli::whole_number(0, 1024));
+    app.add_option("--resolver-nice", o.resolver_nice,
+                   "pool, an experiment: before each run, set this nice value on every thread but "
+                   "the loop's (the resolver threads earlier runs left; new ones keep the loop's)")
+        ->capture_default_str()
+        ->check(CLI::Range(-20, 19));
     app.add_flag("--json", o.json, "Print one JSON object instead of the tables");
     if (auto rc = greet::cli::parse(app, argc, argv)) return *rc;
     return with_private_hosts(o);
