@@ -18,6 +18,7 @@ set(sock_manpage_names
   "greet-client=send a message to a greet server and print its reply"
   "greet-bench=load a greeting or echo server and report rate and latency"
   "echo-server=send back everything each client sends"
+  "chat-server=relay each line a client sends to every other client"
   "seed-server=the tutorial's greeting server, one client at a time"
   "seed-client=the tutorial's greeting client")
 
