@@ -17,7 +17,8 @@ using namespace greet_test;
 using namespace std::chrono_literals;
 
 const std::vector<std::string> programs = {"greet-server", "greet-client", "greet-bench",
-                                           "echo-server",  "seed-server",  "seed-client"};
+                                           "echo-server",  "seed-server",  "seed-client",
+                                           "chat-server"};
 
 class EveryProgram : public ::testing::TestWithParam<std::string> {};
 
@@ -103,6 +104,10 @@ INSTANTIATE_TEST_SUITE_P(
         mistake{{"echo-server", "--port", "abc"}, "--port: abc is not a whole number"},
         mistake{{"echo-server", "--max-connections", "-5"}, "--max-connections: -5 is not a whole number"},
         mistake{{"echo-server", "--timeout", "-1"}, "--timeout: -1 is not a number of seconds"},
+        mistake{{"chat-server", "--port", "abc"}, "--port: abc is not a whole number"},
+        mistake{{"chat-server", "--threads", "-1"}, "--threads: -1 is not a whole number"},
+        mistake{{"chat-server", "--max-backlog", "1000"},
+                "--max-backlog: 1000 is not a whole number from 65536"},
         mistake{{"seed-server", "abc"}, "port: abc is not a whole number from 0 to 65535"},
         mistake{{"seed-server", "8001", "8002"}, "unexpected argument '8002'"},
         mistake{{"seed-client", "70000"}, "port: 70000 is not a whole number from 1 to 65535"}));
