@@ -1,8 +1,11 @@
 #include <sock/task.hpp>
 
+#include <sock/error.hpp>
+
 #include <array>
 #include <cstdio>
 #include <new>
+#include <stdexcept>
 #include <vector>
 
 namespace sock SOCK_API {
@@ -82,13 +85,14 @@ void free_frame(void* p, std::size_t size) noexcept {
     ::operator delete(p);
 }
 
-void promise_base::leave_set(promise_base& p) noexcept {
+std::coroutine_handle<> promise_base::leave_set(promise_base& p) noexcept {
     auto* set = std::exchange(p.set, nullptr);
-    if (set == nullptr) return;
+    if (set == nullptr) return {};
     (p.set_prev != nullptr ? p.set_prev->set_next : set->head_) = p.set_next;
     if (p.set_next != nullptr) p.set_next->set_prev = p.set_prev;
     p.set_prev = p.set_next = nullptr;
-    --set->size_;
+    if (--set->size_ != 0 || set->joiner_ == nullptr) return {};
+    return set->joiner_->leave();
 }
 
 void promise_base::report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept {
@@ -136,15 +140,56 @@ void task_set::cancel_all() noexcept {
 }
 
 std::size_t task_set::destroy_all() noexcept {
+    std::coroutine_handle<> joiner;
+    const auto destroyed = destroy_members(joiner);
+    if (joiner) joiner.resume();
+    return destroyed;
+}
+
+std::size_t task_set::destroy_members(std::coroutine_handle<>& joiner) noexcept {
     std::size_t destroyed = 0;
     // A destructor in a destroyed frame may end or destroy other members: take one at a time.
     while (head_ != nullptr) {
         auto h = head_->self;
-        detail::promise_base::leave_set(*head_);
+        if (auto j = detail::promise_base::leave_set(*head_)) joiner = j;  // woken at the end
         h.destroy();
         ++destroyed;
     }
     return destroyed;
+}
+
+bool task_set::join_awaiter::suspend(std::coroutine_handle<> h, detail::cancel_state* cancel) {
+    if (set_->joiner_ != nullptr)
+        throw std::logic_error("sock::task_set::join: another task joins this set already");
+    if (cancel != nullptr && cancel->requested) {
+        cancel->requested = false;  // one cancellation fails one wait
+        canceled_ = true;
+        return false;
+    }
+    waiter_ = h;
+    set_->joiner_ = this;
+    if (cancel != nullptr) {
+        cancel_ = cancel;
+        cancel->set(&on_task_cancel, this);
+    }
+    return true;
+}
+
+std::coroutine_handle<> task_set::join_awaiter::leave() noexcept {
+    if (set_->joiner_ == this) set_->joiner_ = nullptr;
+    if (cancel_ != nullptr) std::exchange(cancel_, nullptr)->clear(this);
+    return std::exchange(waiter_, {});
+}
+
+void task_set::join_awaiter::on_task_cancel(void* self) noexcept {
+    auto& j = *static_cast<join_awaiter*>(self);
+    std::exchange(j.cancel_, nullptr)->requested = false;
+    j.canceled_ = true;
+    j.leave().resume();
+}
+
+void task_set::join_awaiter::await_resume() const {
+    if (canceled_) throw_error(std::make_error_code(std::errc::operation_canceled), "join");
 }
 
 }  // namespace sock

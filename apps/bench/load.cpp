@@ -57,59 +57,6 @@ std::uint64_t microseconds(clock::duration d) noexcept {
     return us > 0 ? static_cast<std::uint64_t>(us) : 0;
 }
 
-/// A wait that its owner can end early (sock::sleep cannot be cut short). Must not move
-/// while a coroutine waits on it.
-class alarm {
-public:
-    explicit alarm(sock::event_loop& loop) noexcept : loop_(&loop) { node_.fire = &alarm::fired; }
-    alarm(const alarm&) = delete;
-    alarm& operator=(const alarm&) = delete;
-
-    struct awaiter {
-        alarm& a;
-        std::chrono::nanoseconds after;
-        bool await_ready() const noexcept { return after.count() <= 0; }
-        void await_suspend(std::coroutine_handle<> h) {
-            a.node_.waiter = h;
-            a.loop_->start(a.node_, after);
-        }
-        void await_resume() const noexcept {}
-    };
-    awaiter wait(std::chrono::nanoseconds after) noexcept { return {*this, after}; }
-
-    /// Ends a wait in progress now, resuming its coroutine before returning; else nothing.
-    void ring() noexcept {
-        if (!node_.armed()) return;
-        loop_->cancel(node_);
-        std::exchange(node_.waiter, {}).resume();
-    }
-
-private:
-    struct node : sock::timer {
-        std::coroutine_handle<> waiter;
-    };
-    static void fired(sock::timer& t) { std::exchange(static_cast<node&>(t).waiter, {}).resume(); }
-
-    sock::event_loop* loop_;
-    node node_;
-};
-
-/// Counts running tasks; one coroutine may wait until none is left.
-class wait_group {
-public:
-    void add() noexcept { ++pending_; }
-    void done() noexcept {
-        if (--pending_ == 0 && waiter_) std::exchange(waiter_, {}).resume();
-    }
-    bool await_ready() const noexcept { return pending_ == 0; }
-    void await_suspend(std::coroutine_handle<> h) noexcept { waiter_ = h; }
-    void await_resume() const noexcept {}
-
-private:
-    std::size_t pending_ = 0;
-    std::coroutine_handle<> waiter_;
-};
-
 /// The whole run: clients ("slots"), their requests, the schedule, the counts.
 class load {
 public:
@@ -122,52 +69,24 @@ public:
     results take_results();
 
 private:
-    struct slot;
-    struct deadline_timer : sock::timer {
-        slot* owner = nullptr;
-    };
-    /// One client: its buffer, its connection while one is open, its request deadline.
+    /// One client: its index and its buffer.
     struct slot {
-        slot(load& l, std::size_t i, std::span<char> b) : index(i), buf(b), rest(l.loop_) {
-            deadline.owner = this;
-            deadline.fire = &load::expired;
-        }
-        /// Ends whatever this client waits for: its connection's call, or its rest.
-        void interrupt() noexcept {
-            // shutdown(2), not conn->close(): the call wakes through epoll on the loop's next
-            // turn (a connect still in SYN_SENT too, with ECONNRESET), so nothing here resumes
-            // a coroutine that might free the socket under us; the coroutine closes its own.
-            if (conn != nullptr && *conn) ::shutdown(conn->fileno(), SHUT_RDWR);
-            rest.ring();
-        }
-
         std::size_t index;
         std::span<char> buf;
-        sock::async_socket* conn = nullptr;  // the open connection, for interrupt()
-        bool timed_out = false;
-        deadline_timer deadline;
-        alarm rest;  // --delay, back-off, yield
     };
-    /// Arms a slot's deadline for one request and counts it in flight, until destroyed.
-    struct request_scope {
+    /// Counts a request in flight while it lives.
+    struct in_flight_scope {
         load& l;
-        slot& s;
-        request_scope(load& ld, slot& sl) : l(ld), s(sl) {
-            s.timed_out = false;
-            l.loop_.start(s.deadline, l.config_.timeout);
-            ++l.in_flight_;
-        }
-        ~request_scope() {
-            l.loop_.cancel(s.deadline);
-            --l.in_flight_;
-        }
-        request_scope(const request_scope&) = delete;
-        request_scope& operator=(const request_scope&) = delete;
+        explicit in_flight_scope(load& ld) : l(ld) { ++l.in_flight_; }
+        ~in_flight_scope() { --l.in_flight_; }
+        in_flight_scope(const in_flight_scope&) = delete;
+        in_flight_scope& operator=(const in_flight_scope&) = delete;
     };
-    /// Forgets a slot's connection before the connection goes.
-    struct conn_scope {
-        slot& s;
-        ~conn_scope() { s.conn = nullptr; }
+    /// How one request ended: its verdict (none: success), the error to back off from, when.
+    struct ending {
+        std::optional<error_kind> verdict;
+        std::error_code ec;
+        clock::time_point end;
     };
     /// The open loop's clock: a timerfd, since the loop's own timers round to milliseconds.
     struct ticker final : sock::io_handler {
@@ -176,29 +95,24 @@ private:
         void on_io(std::uint32_t) override { l->on_tick(); }
     };
 
-    static void expired(sock::timer& t) {
-        auto& s = *static_cast<deadline_timer&>(t).owner;
-        s.timed_out = true;
-        s.interrupt();
-    }
-    bool interrupted(const slot& s) const noexcept { return s.timed_out || stopping_; }
-
     bool take_ticket() noexcept;
     void record(std::optional<error_kind> verdict, clock::time_point start, clock::time_point end);
     void stop() noexcept;
-    struct task_group {
-        load* owner;
-        wait_group tasks;
-    };
-    void start_task(sock::task<> t, task_group& group);
+    void start_task(sock::task<> t, sock::task_set& group);
     static void task_done(void* context, std::exception_ptr ex) noexcept;
 
-    sock::task<std::error_code> connect(slot& s, sock::async_socket& conn);
+    sock::task<std::error_code> connect(sock::async_socket& conn);
+    sock::task<ending> within_timeout(sock::task<ending> exchange);
+    sock::task<ending> greet_exchange(slot& s);
     sock::task<> greet_request(slot& s, clock::time_point start);
     sock::task<> greet_worker(slot& s);
     sock::task<> open_request(slot& s, clock::time_point scheduled);
+    sock::task<ending> echo_connect(sock::async_socket& conn);
+    sock::task<ending> echo_exchange(slot& s, sock::async_socket& conn);
     sock::task<> echo_worker(slot& s);
     sock::task<> progress();
+    sock::task<> schedule();
+    sock::task<> until_done();
 
     void start_ticking();
     void stop_ticking() noexcept;
@@ -212,13 +126,14 @@ private:
     ::socklen_t native_len_ = 0;
     std::string payload_;  // echo: what every client sends
     std::vector<char> buffers_;
-    std::deque<slot> slots_;  // a deque: slots hold timers and never move
+    std::deque<slot> slots_;  // a deque: requests hold references to their slots
     std::vector<std::size_t> free_;  // open loop: idle slots
     ticker ticker_;
-    alarm main_alarm_;
-    alarm progress_alarm_;
-    task_group work_{this, {}};  // clients, requests and the schedule
-    task_group aux_{this, {}};   // the progress line
+    // Every task of the run is in one of these, so stop() cancels them (each wakes from
+    // whatever it waits in with operation_canceled) and run() joins them.
+    sock::task_set work_;      // clients and requests
+    sock::task_set schedule_;  // open loop: one task that lasts as long as the schedule
+    sock::task_set aux_;       // the progress line
     std::exception_ptr failure_;
 
     bool stopping_ = false;
@@ -232,7 +147,7 @@ private:
 };
 
 load::load(const load_config& config, sock::event_loop& loop)
-    : config_(config), loop_(loop), main_alarm_(loop), progress_alarm_(loop) {
+    : config_(config), loop_(loop) {
     unix_ = config_.target.is_unix();
     family_ = static_cast<int>(config_.target.family());
     if (!config_.target.to_native(native_, native_len_))
@@ -247,7 +162,7 @@ load::load(const load_config& config, sock::event_loop& loop)
     }
     buffers_.resize(per_slot * config_.connections);
     for (std::size_t i = 0; i < config_.connections; ++i)
-        slots_.emplace_back(*this, i, std::span<char>(buffers_.data() + i * per_slot, per_slot));
+        slots_.push_back({i, std::span<char>(buffers_.data() + i * per_slot, per_slot)});
     free_.reserve(config_.connections);
     for (std::size_t i = config_.connections; i > 0; --i) free_.push_back(i - 1);
     ticker_.l = this;
@@ -292,24 +207,26 @@ void load::stop() noexcept {
     if (stopping_) return;
     stopping_ = true;
     stop_ticking();
-    for (auto& s : slots_) s.interrupt();
-    main_alarm_.ring();
-    progress_alarm_.ring();
+    work_.cancel_all();
+    aux_.cancel_all();
 }
 
-void load::start_task(sock::task<> t, task_group& group) {
-    group.tasks.add();
-    sock::spawn(std::move(t), &load::task_done, &group);
+void load::start_task(sock::task<> t, sock::task_set& group) {
+    group.spawn(std::move(t), &load::task_done, this);
 }
 
 void load::task_done(void* context, std::exception_ptr ex) noexcept {
-    auto& group = *static_cast<task_group*>(context);
-    if (ex) {
-        // Only a bug or memory exhaustion gets here: end the run, and run() rethrows it.
-        if (!group.owner->failure_) group.owner->failure_ = ex;
-        group.owner->stop();
+    auto& l = *static_cast<load*>(context);
+    if (!ex) return;
+    try {
+        std::rethrow_exception(ex);
+    } catch (const sock::error& e) {
+        if (l.stopping_ && e.code() == std::errc::operation_canceled) return;  // stop() did it
+    } catch (...) {
     }
-    group.tasks.done();
+    // Only a bug or memory exhaustion gets here: end the run, and run() rethrows it.
+    if (!l.failure_) l.failure_ = ex;
+    l.stop();
 }
 
 results load::take_results() {
@@ -320,14 +237,12 @@ results load::take_results() {
 
 // -- requests ---------------------------------------------------------------------------------
 
-sock::task<std::error_code> load::connect(slot& s, sock::async_socket& conn) {
+sock::task<std::error_code> load::connect(sock::async_socket& conn) {
     const int fd = ::socket(family_, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) co_return errno_code();
     conn = sock::async_socket(
         sock::socket::adopt(fd, config_.target.family(), sock::kind::stream, 0, true), loop_);
-    // Each call is bounded too, in case a wake-up by shutdown(2) ever goes missing.
-    conn.settimeout(config_.timeout);
-    s.conn = &conn;
+    conn.settimeout(config_.timeout);  // the request's bound, which within_timeout enforces
     std::error_code ec;
     if (!unix_) {
         co_await conn.connect(config_.target, ec);
@@ -337,153 +252,180 @@ sock::task<std::error_code> load::connect(slot& s, sock::async_socket& conn) {
     // is full) for "in progress", then reports success on the EPOLLOUT|EPOLLHUP of the still
     // unconnected socket, and the first send fails with ENOTCONN. A Unix connect is never in
     // progress: it succeeds or fails at once. So call it here, and wait for room in the queue
-    // as a blocking connect would, until the request's deadline.
+    // as a blocking connect would, until the request's deadline cancels the wait.
     for (;;) {
         if (::connect(fd, reinterpret_cast<const ::sockaddr*>(&native_), native_len_) == 0)
             co_return std::error_code{};
         const auto e = errno_code();
         if (e.value() == EINTR) continue;
-        if (e.value() != EAGAIN || interrupted(s)) co_return e;
-        co_await s.rest.wait(unix_retry_time);
+        if (e.value() != EAGAIN) co_return e;
+        co_await sock::sleep(unix_retry_time);
     }
 }
 
-sock::task<> load::greet_request(slot& s, clock::time_point start) {
-    std::optional<error_kind> verdict;
-    std::error_code ec;
-    clock::time_point end;
-    {
-        request_scope request(*this, s);
-        sock::async_socket conn;
-        conn_scope forget{s};
-        reply_check check(config_.expect);
-        ec = co_await connect(s, conn);
-        if (!ec && !interrupted(s)) co_await s.rest.wait(config_.delay);
-        bool reading = false;
-        if (!ec && !interrupted(s)) {
-            co_await conn.sendall(config_.message, ec);
-            // A server may answer and close without reading (nginx's `return`): a reset on
-            // sending still leaves its reply to read.
-            const auto send_ec = ec;
-            if (!ec || classify(ec) == error_kind::reset) {
-                ec.clear();
-                reading = true;
-                while (!interrupted(s)) {
-                    const std::size_t n = co_await conn.recv_into(s.buf, ec);
-                    if (ec || n == 0) break;
-                    if (!check.feed(s.buf.first(n))) break;
-                }
-                if (send_ec && check.received() == 0) {
-                    reading = false;
-                    ec = send_ec;
-                }
+/// Bounds one request, connect included, by --timeout (sock::wait_for): when it passes, the
+/// request is cancelled wherever it waits and counts as timed out. A cancelled request (the
+/// deadline's, or stop()'s) throws operation_canceled out of its exchange, so that wait_for
+/// can tell the two apart; stop()'s goes on up and ends the task.
+sock::task<load::ending> load::within_timeout(sock::task<ending> exchange) {
+    try {
+        co_return co_await sock::wait_for(std::move(exchange), config_.timeout);
+    } catch (const sock::timeout&) {
+        co_return ending{error_kind::timeout, {}, clock::now()};
+    }
+}
+
+/// The exchange's own calls report errors in ec; a cancellation becomes an exception here.
+void throw_if_canceled(std::error_code ec) {
+    if (ec == std::errc::operation_canceled) sock::throw_error(ec, "request");
+}
+
+sock::task<load::ending> load::greet_exchange(slot& s) {
+    sock::async_socket conn;
+    reply_check check(config_.expect);
+    std::error_code ec = co_await connect(conn);
+    throw_if_canceled(ec);
+    if (!ec) co_await sock::sleep(config_.delay);
+    bool reading = false;
+    if (!ec) {
+        co_await conn.sendall(config_.message, ec);
+        throw_if_canceled(ec);
+        // A server may answer and close without reading (nginx's `return`): a reset on
+        // sending still leaves its reply to read.
+        const auto send_ec = ec;
+        if (!ec || classify(ec) == error_kind::reset) {
+            ec.clear();
+            reading = true;
+            for (;;) {
+                const std::size_t n = co_await conn.recv_into(s.buf, ec);
+                if (ec || n == 0) break;
+                if (!check.feed(s.buf.first(n))) break;
+            }
+            throw_if_canceled(ec);
+            if (send_ec && check.received() == 0) {
+                reading = false;
+                ec = send_ec;
             }
         }
-        end = clock::now();
-        if (s.timed_out) verdict = error_kind::timeout;
-        else if (reading) verdict = check.verdict(ec);
-        else verdict = classify(ec);
-        if (reading) ec.clear();
     }
-    record(verdict, start, end);
-    if (ec && needs_backoff(ec) && !stopping_) co_await s.rest.wait(backoff_time);
+    ending e{reading ? check.verdict(ec) : classify(ec), reading ? std::error_code{} : ec,
+             clock::now()};
+    co_return e;
+}
+
+sock::task<> load::greet_request(slot& s, clock::time_point start) {
+    ending e;
+    {
+        in_flight_scope counted(*this);
+        e = co_await within_timeout(greet_exchange(s));
+    }
+    record(e.verdict, start, e.end);
+    if (e.ec && needs_backoff(e.ec) && !stopping_) co_await sock::sleep(backoff_time);
 }
 
 sock::task<> load::greet_worker(slot& s) {
     while (take_ticket()) {
         const auto turn = loop_.now();  // the loop's time changes only when it gets to run
         co_await greet_request(s, clock::now());
-        if (loop_.now() == turn && !stopping_) co_await s.rest.wait(yield_time);
+        if (loop_.now() == turn && !stopping_) co_await sock::sleep(yield_time);
     }
 }
 
 sock::task<> load::open_request(slot& s, clock::time_point scheduled) {
+    struct give_back {
+        load& l;
+        std::size_t index;
+        ~give_back() { l.free_.push_back(index); }  // also when stop() cancels the request
+    } back{*this, s.index};
     co_await greet_request(s, scheduled);
-    free_.push_back(s.index);
+}
+
+sock::task<load::ending> load::echo_connect(sock::async_socket& conn) {
+    std::error_code ec = co_await connect(conn);
+    throw_if_canceled(ec);
+    if (!ec && !unix_) {
+        const int one = 1;
+        ::setsockopt(conn.fileno(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    co_return ending{ec ? std::optional(classify(ec)) : std::nullopt, ec, clock::now()};
+}
+
+sock::task<load::ending> load::echo_exchange(slot& s, sock::async_socket& conn) {
+    const std::string_view payload = payload_;
+    const std::size_t size = payload.size();
+    std::error_code ec;
+    std::size_t sent = 0;
+    std::size_t got = 0;
+    bool eof = false;
+    while (got < size) {
+        if (sent < size) {
+            // Wait for room only when nothing is on its way back; otherwise go and read, so
+            // that a message bigger than the socket buffers cannot deadlock.
+            const bool may_wait = got == sent;
+            if (!may_wait) conn.settimeout(std::chrono::nanoseconds(0));
+            const std::size_t n = co_await conn.send(payload.substr(sent), ec);
+            if (!may_wait) conn.settimeout(config_.timeout);
+            if (ec == std::errc::resource_unavailable_try_again && !may_wait) ec.clear();
+            if (ec) break;
+            sent += n;
+        }
+        // The buffer holds one byte more than a message: a complete echo is then a short
+        // read, after which the engine waits for epoll instead of trying first.
+        const std::size_t n = co_await conn.recv_into(s.buf.subspan(got), ec);
+        if (ec) break;
+        if (n == 0) {
+            eof = true;
+            break;
+        }
+        got += n;
+    }
+    throw_if_canceled(ec);
+    ending e{std::nullopt, ec, clock::now()};
+    if (ec) e.verdict = classify(ec);
+    else if (eof || got != size || std::memcmp(s.buf.data(), payload.data(), size) != 0)
+        e.verdict = error_kind::bad_reply;
+    co_return e;
 }
 
 sock::task<> load::echo_worker(slot& s) {
     sock::async_socket conn;
-    conn_scope forget{s};
     bool connected = false;
-    const std::string_view payload = payload_;
-    const std::size_t size = payload.size();
     while (!stopping_) {
         const auto turn = loop_.now();
         if (!connected) {
             // Connecting is not a request, but a failed attempt counts as one, so that a run
             // against a dead server still ends.
             const auto start = clock::now();
-            std::error_code ec;
-            bool timed_out = false;
+            ending e;
             {
-                request_scope request(*this, s);
-                ec = co_await connect(s, conn);
-                timed_out = s.timed_out;
+                in_flight_scope counted(*this);
+                e = co_await within_timeout(echo_connect(conn));
             }
-            if (!ec && !timed_out) {
+            if (!e.verdict) {
                 connected = true;
-                if (!unix_) {
-                    const int one = 1;
-                    ::setsockopt(conn.fileno(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                }
                 continue;
             }
-            s.conn = nullptr;
-            conn.close();  // nothing waits on it: safe
+            conn.close();
             if (!take_ticket()) break;
-            record(timed_out ? error_kind::timeout : classify(ec), start, clock::now());
-            if (needs_backoff(ec) && !stopping_) co_await s.rest.wait(backoff_time);
-            else if (loop_.now() == turn && !stopping_) co_await s.rest.wait(yield_time);
+            record(e.verdict, start, e.end);
+            if (e.ec && needs_backoff(e.ec) && !stopping_) co_await sock::sleep(backoff_time);
+            else if (loop_.now() == turn && !stopping_) co_await sock::sleep(yield_time);
             continue;
         }
         if (!take_ticket()) break;
         const auto start = clock::now();
-        std::error_code ec;
-        std::size_t sent = 0;
-        std::size_t got = 0;
-        bool eof = false;
-        bool timed_out = false;
+        ending e;
         {
-            request_scope request(*this, s);
-            while (got < size && !interrupted(s)) {
-                if (sent < size) {
-                    // Wait for room only when nothing is on its way back; otherwise go and
-                    // read, so that a message bigger than the socket buffers cannot deadlock.
-                    const bool may_wait = got == sent;
-                    if (!may_wait) conn.settimeout(std::chrono::nanoseconds(0));
-                    const std::size_t n = co_await conn.send(payload.substr(sent), ec);
-                    if (!may_wait) conn.settimeout(config_.timeout);
-                    if (ec == std::errc::resource_unavailable_try_again && !may_wait) ec.clear();
-                    if (ec) break;
-                    sent += n;
-                }
-                // The buffer holds one byte more than a message: a complete echo is then a
-                // short read, after which the engine waits for epoll instead of trying first.
-                const std::size_t n = co_await conn.recv_into(s.buf.subspan(got), ec);
-                if (ec) break;
-                if (n == 0) {
-                    eof = true;
-                    break;
-                }
-                got += n;
-            }
-            timed_out = s.timed_out;
+            in_flight_scope counted(*this);
+            e = co_await within_timeout(echo_exchange(s, conn));
         }
-        const auto end = clock::now();
-        std::optional<error_kind> verdict;
-        if (timed_out) verdict = error_kind::timeout;
-        else if (ec) verdict = classify(ec);
-        else if (eof || got != size || std::memcmp(s.buf.data(), payload.data(), size) != 0)
-            verdict = error_kind::bad_reply;
-        record(verdict, start, end);
-        if (verdict) {
+        record(e.verdict, start, e.end);
+        if (e.verdict) {
             // Whatever went wrong, the stream is out of step now: start afresh.
-            s.conn = nullptr;
             conn.close();
             connected = false;
         }
-        if (loop_.now() == turn && !stopping_) co_await s.rest.wait(yield_time);
+        if (loop_.now() == turn && !stopping_) co_await sock::sleep(yield_time);
     }
 }
 
@@ -505,14 +447,23 @@ void load::start_ticking() {
         throw std::system_error(ec, "timerfd_settime");
     }
     loop_.add(ticker_.fd, EPOLLIN, ticker_);
-    work_.tasks.add();  // the schedule is work to wait for, even with nothing in flight
+    start_task(schedule(), schedule_);  // work to wait for, even with nothing in flight
 }
 
 void load::stop_ticking() noexcept {
     if (ticker_.fd < 0) return;
     loop_.remove(ticker_.fd);
     ::close(std::exchange(ticker_.fd, -1));
-    work_.tasks.done();
+    schedule_.cancel_all();
+}
+
+sock::task<> load::schedule() {
+    // Lasts until stop_ticking cancels it; the ticker does the work.
+    try {
+        co_await sock::sleep(std::chrono::hours(24 * 365));
+    } catch (const sock::error& e) {
+        if (e.code() != std::errc::operation_canceled) throw;
+    }
 }
 
 void load::on_tick() {
@@ -548,8 +499,11 @@ sock::task<> load::progress() {
     auto last = clock::now();
     bool shown = false;
     while (!stopping_) {
-        co_await progress_alarm_.wait(progress_interval);
-        if (stopping_) break;
+        try {
+            co_await sock::sleep(progress_interval);
+        } catch (const sock::error&) {
+            break;  // stop() cancelled it
+        }
         const auto now = clock::now();
         const double interval = std::chrono::duration<double>(now - last).count();
         const double rate = interval > 0 ? static_cast<double>(results_.completed - before) / interval : 0;
@@ -578,15 +532,23 @@ sock::task<> load::run() {
             start_task(config_.mode == mode::echo ? echo_worker(s) : greet_worker(s), work_);
     }
     if (config_.duration.count() > 0) {
-        // With --count too, whichever comes first: reaching the count calls stop(), which
-        // ends this wait early.
-        co_await main_alarm_.wait(config_.duration);
-        stop();
+        // With --count too, whichever comes first: reaching the count calls stop(), and the
+        // work ends before the time is up.
+        try {
+            co_await sock::wait_for(until_done(), config_.duration);
+        } catch (const sock::timeout&) {
+            stop();  // the time is up: what is in flight is cut short, not counted
+        }
     }
-    co_await work_.tasks;
+    co_await until_done();
     stop();
-    co_await aux_.tasks;
+    co_await aux_.join();
     if (failure_) std::rethrow_exception(failure_);
+}
+
+sock::task<> load::until_done() {
+    co_await schedule_.join();
+    co_await work_.join();
 }
 
 }  // namespace

@@ -83,14 +83,15 @@ struct promise_base {
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
             promise_base& p = h.promise();
             if (!p.detached) return p.continuation;
-            // A spawned task owns its frame: free it, then report how it ended.
-            leave_set(p);
+            // A spawned task owns its frame: free it, then report how it ended, then wake
+            // whoever joins its set if it was the last.
+            auto joiner = leave_set(p);
             auto ex = std::move(p.exception);
             auto fn = p.on_done;
             auto* ctx = p.done_context;
             h.destroy();
             report(fn, ctx, std::move(ex));
-            return std::noop_coroutine();
+            return joiner ? joiner : std::noop_coroutine();
         }
         void await_resume() noexcept {}
     };
@@ -98,7 +99,8 @@ struct promise_base {
     void unhandled_exception() noexcept { exception = std::current_exception(); }
 
     static void report(done_fn fn, void* ctx, std::exception_ptr ex) noexcept;
-    static void leave_set(promise_base& p) noexcept;
+    /// Takes p out of its set; returns the set's joiner to resume when p was the last.
+    static std::coroutine_handle<> leave_set(promise_base& p) noexcept;
 };
 
 /// The cancellation state of the coroutine behind h, if it is a sock::task.
@@ -208,7 +210,8 @@ public:
     /// Destroys what is left (see destroy_all).
     ~task_set() {
         if (alive_ != nullptr) *alive_ = false;
-        destroy_all();
+        std::coroutine_handle<> joiner;
+        destroy_members(joiner);
     }
 
     /// Like sock::spawn, and the task joins this set until it ends.
@@ -234,21 +237,61 @@ public:
     /// through its own code (asyncio's Task.cancel for each).
     void cancel_all() noexcept;
 
+    class join_awaiter;
+    /// `co_await set.join()`: waits until every task here has ended (at once when none is
+    /// left), as a wait group or asyncio.TaskGroup's end does; one joiner at a time. Cancelling
+    /// the joining task ends the wait with operation_canceled; the tasks go on.
+    join_awaiter join() noexcept;
+
     /// Tasks spawned here that have not ended.
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
 
     /// Destroys every task still suspended: each frame's locals (sockets, awaiters, the tasks
     /// it awaits) are destroyed innermost first, as when an exception unwinds, but no code of
-    /// the task runs and on_done is not called. For tasks that ignored cancellation. Returns
-    /// how many were destroyed.
+    /// the task runs and on_done is not called. For tasks that ignored cancellation. A joiner
+    /// is resumed afterwards. Returns how many were destroyed.
     std::size_t destroy_all() noexcept;
 
 private:
     friend struct detail::promise_base;
+    /// destroy_all without waking the joiner, which it hands back (the destructor drops it).
+    std::size_t destroy_members(std::coroutine_handle<>& joiner) noexcept;
     detail::promise_base* head_ = nullptr;
     std::size_t size_ = 0;
     bool* alive_ = nullptr;  // set while cancel_all runs: a woken task may destroy this set
+    join_awaiter* joiner_ = nullptr;
 };
+
+/// What co_await task_set::join() waits on.
+class task_set::join_awaiter {
+public:
+    explicit join_awaiter(task_set& s) noexcept : set_(&s) {}
+    join_awaiter(const join_awaiter&) = delete;
+    join_awaiter& operator=(const join_awaiter&) = delete;
+    ~join_awaiter() { leave(); }
+
+    bool await_ready() const noexcept { return set_->empty(); }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return suspend(h, detail::cancel_of(h));
+    }
+    void await_resume() const;
+
+private:
+    friend class task_set;
+    friend struct detail::promise_base;
+    bool suspend(std::coroutine_handle<> h, detail::cancel_state* cancel);
+    /// Stops waiting: out of the set and of the task's cancellation; returns the waiter.
+    std::coroutine_handle<> leave() noexcept;
+    static void on_task_cancel(void* self) noexcept;
+
+    task_set* set_;
+    std::coroutine_handle<> waiter_;
+    detail::cancel_state* cancel_ = nullptr;
+    bool canceled_ = false;
+};
+
+inline task_set::join_awaiter task_set::join() noexcept { return join_awaiter(*this); }
 
 }  // namespace sock

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -82,6 +83,64 @@ TEST(TaskSet, OnDoneIsCalledForTasksThatEndNotForDestroyedOnes) {
 
 // A sleeping task wakes with operation_canceled when the loop cancels everything (a
 // server's stop), so it unwinds through its own code.
+TEST(TaskSetJoin, ReturnsAtOnceForAnEmptySetAndAfterTheLastTaskEnds) {
+    sock::event_loop loop;
+    sock::task_set set;
+    std::vector<int> order;
+    sock::run(loop, [](sock::task_set& s, std::vector<int>& o) -> sock::task<> {
+        co_await s.join();  // nothing to wait for
+        for (int i : {3, 1, 2})
+            s.spawn([](int n, std::vector<int>& out) -> sock::task<> {
+                co_await sock::sleep(std::chrono::milliseconds(n));
+                out.push_back(n);
+            }(i, o));
+        co_await s.join();
+        o.push_back(0);
+    }(set, order));
+    EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 0}));
+}
+
+TEST(TaskSetJoin, CancellingTheJoinerLeavesTheTasksRunning) {
+    sock::event_loop loop;
+    sock::task_set set;
+    int destroyed = 0;
+    set.spawn(sleep_long(&destroyed));
+    bool canceled = false;
+    sock::run(loop, [](sock::task_set& s, bool& c) -> sock::task<> {
+        try {
+            co_await sock::wait_for([](sock::task_set& t) -> sock::task<> { co_await t.join(); }(s), 10ms);
+        } catch (const sock::timeout&) {
+            c = true;
+        }
+    }(set, canceled));
+    EXPECT_TRUE(canceled);
+    EXPECT_EQ(set.size(), 1u);
+    EXPECT_EQ(destroyed, 0);
+    // A second joiner may come now that the first has gone; destroy_all wakes it.
+    sock::task_set joiners;
+    bool joined = false;
+    joiners.spawn([](sock::task_set& s, bool& j) -> sock::task<> {
+        co_await s.join();
+        j = true;
+    }(set, joined));
+    EXPECT_FALSE(joined);
+    EXPECT_EQ(set.destroy_all(), 1u);
+    EXPECT_TRUE(joined);
+}
+
+TEST(TaskSetJoin, OneJoinerAtATime) {
+    sock::event_loop loop;
+    sock::task_set set;
+    int destroyed = 0;
+    set.spawn(sleep_long(&destroyed));
+    sock::task_set joiners;
+    joiners.spawn([](sock::task_set& s) -> sock::task<> { co_await s.join(); }(set));
+    EXPECT_THROW(sock::run(loop, [](sock::task_set& s) -> sock::task<> { co_await s.join(); }(set)),
+                 std::logic_error);
+    joiners.destroy_all();  // the joiner's awaiter leaves the set as its frame goes
+    EXPECT_EQ(set.destroy_all(), 1u);
+}
+
 TEST(Sleep, CancelAllWakesASleeperWithOperationCanceled) {
     sock::event_loop loop;
     std::optional<std::string> what;
