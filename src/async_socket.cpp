@@ -25,7 +25,8 @@ class name_category_impl final : public std::error_category {
 public:
     const char* name() const noexcept override { return "sock.async_socket"; }
     std::string message(int) const override {
-        return "host names are not resolved here; resolve with sock::getaddrinfo first";
+        return "host names are not resolved here; use sock::async_create_connection or "
+               "sock::async_getaddrinfo";
     }
     std::error_condition default_error_condition(int) const noexcept override {
         return std::errc::invalid_argument;

@@ -87,7 +87,7 @@ public:
     awaiter<async_socket> accept();
     awaiter<async_socket> accept(std::error_code& ec);
     /// Connects to a numeric address or Unix path. Host names are not resolved here: they fail
-    /// with invalid_argument, saying so (resolve first with sock::getaddrinfo, which blocks).
+    /// with invalid_argument, saying so (sock::async_create_connection resolves and connects).
     awaiter<bool> connect(const address& addr);
     awaiter<bool> connect(const address& addr, std::error_code& ec);
     /// Receives one datagram into buf; returns its (possibly truncated) size and sender.

@@ -652,7 +652,9 @@ TEST(AsyncSocket, AHostNameFailsWithAMessageThatSaysNamesAreNotResolved) {
         co_return "";
     };
     auto body = [&]() -> sock::task<> {
-        const std::string why = "host names are not resolved here; resolve with sock::getaddrinfo first";
+        const std::string why =
+            "host names are not resolved here; use sock::async_create_connection or "
+            "sock::async_getaddrinfo";
         sock::async_socket s(sock::socket(sock::family::inet), loop);
         EXPECT_EQ(co_await message_of(s.connect(named)), "connect localhost:8001: " + why);
         std::error_code ec;
