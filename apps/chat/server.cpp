@@ -15,7 +15,6 @@
 
 #include <array>
 #include <chrono>
-#include <coroutine>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -49,20 +48,19 @@ struct too_slow : std::runtime_error {
     too_slow() : std::runtime_error("too slow") {}
 };
 
-/// A connection as a room member, on its loop: the lines waiting for it, and how the
-/// coroutine that sends them is woken. Deliveries only queue and arm a zero-delay timer, so
-/// that nothing resumes inside the room's walk over its members.
+/// A connection as a room member, on its loop: the lines waiting for it, and the event that
+/// wakes the coroutine sending them. The event wakes it on the loop's next turn, so nothing
+/// resumes inside the room's walk over its members.
 class client final : public room::member {
 public:
     client(sock::async_socket& conn, std::size_t max_backlog, std::string peer,
            const std::function<void(std::string_view)>& log)
         : conn_(&conn), loop_(conn.loop()), out_(max_backlog), peer_(std::move(peer)), log_(log) {
-        wake_.self = this;
-        wake_.fire = [](sock::timer& t) { static_cast<wake_timer&>(t).self->on_wake(); };
+        stuck_.self = this;
+        stuck_.fire = [](sock::timer& t) { static_cast<stuck_timer&>(t).self->on_stuck(); };
     }
     ~client() {
-        if (wake_.armed()) loop_->cancel(wake_);
-        clear_cancel();
+        if (stuck_.armed()) loop_->cancel(stuck_);
     }
 
     void deliver(const message& m) override {
@@ -70,11 +68,12 @@ public:
         if (!out_.push(m)) {
             log_(peer_ + ": more than " + std::to_string(out_.bound()) +
                  " bytes waiting for it: disconnected");
-            arm();  // the writer may be stuck in a send to a client that does not read
+            // The writer may be stuck in a send to a client that does not read: see on_stuck.
+            if (!stuck_.armed()) loop_->start(stuck_, 0ns);
+            more_.set();
             return;
         }
-        rung_ = true;
-        if (waiter_) arm();
+        more_.set();
     }
 
     /// No more lines will come for it: send what is queued, and `last` if given, then stop.
@@ -82,8 +81,7 @@ public:
         closing_ = true;
         if (!last.empty() && !out_.overflowed())
             out_.push_unbounded(std::make_shared<const std::string>(std::move(last)));
-        rung_ = true;
-        if (waiter_) arm();
+        more_.set();
     }
 
     backlog& out() noexcept { return out_; }
@@ -91,77 +89,23 @@ public:
 
     /// `co_await c.more()`: until something was delivered or finish() was called. Wakes with
     /// operation_canceled when its task is cancelled (a server's stop, or when_all's).
-    auto more() noexcept { return waiting{*this}; }
+    sock::task<> more() {
+        co_await more_.wait();
+        more_.clear();
+    }
 
 private:
-    struct wake_timer : sock::timer {
+    struct stuck_timer : sock::timer {
         client* self = nullptr;
     };
 
-    struct waiting {
-        client& c;
-        explicit waiting(client& owner) noexcept : c(owner) {}
-        waiting(const waiting&) = delete;
-        waiting& operator=(const waiting&) = delete;
-        ~waiting() {
-            if (c.waiter_) {  // destroyed while suspended: its frame is going
-                c.waiter_ = {};
-                c.clear_cancel();
-            }
-        }
-        bool await_ready() const noexcept { return c.rung_; }
-        template <class P>
-        bool await_suspend(std::coroutine_handle<P> h) noexcept {
-            // sock's own awaitables take part in a task's cancellation this way (coro.hpp).
-            auto* cancel = sock::detail::cancel_of(h);
-            if (cancel != nullptr && cancel->requested) {
-                cancel->requested = false;  // one cancellation fails one wait
-                c.canceled_ = true;
-                return false;
-            }
-            c.waiter_ = h;
-            if (cancel != nullptr) {
-                c.cancel_ = cancel;
-                cancel->set(&client::on_task_cancel, &c);
-            }
-            return true;
-        }
-        void await_resume() {
-            c.rung_ = false;
-            if (std::exchange(c.canceled_, false))
-                sock::throw_error(std::make_error_code(std::errc::operation_canceled), "chat");
-        }
-    };
-
-    void arm() {
-        if (!wake_.armed()) loop_->start(wake_, 0ns);
-    }
-
-    void clear_cancel() noexcept {
-        if (auto* c = std::exchange(cancel_, nullptr)) c->clear(this);
-    }
-
-    // On the loop, out of anyone's call stack. Nothing of this client is touched after a
-    // resume or the close: either may end the connection.
-    void on_wake() {
-        if (auto h = std::exchange(waiter_, {})) {
-            clear_cancel();
-            h.resume();  // the writer sees what came, or that its client is too slow
-            return;
-        }
-        if (out_.overflowed()) {
-            // The writer waits in a send that will not end: reset the connection (nothing
-            // more goes out), which wakes it and the reader with operation_canceled.
-            reset_on_close(conn_->raw());
-            conn_->close();
-        }
-    }
-
-    static void on_task_cancel(void* p) noexcept {
-        auto& c = *static_cast<client*>(p);
-        std::exchange(c.cancel_, nullptr)->requested = false;
-        c.canceled_ = true;
-        if (auto h = std::exchange(c.waiter_, {})) h.resume();
+    // On the loop, out of anyone's call stack: the writer may wait in a send that will not
+    // end, so reset the connection (nothing more goes out), which wakes the writer and the
+    // reader with operation_canceled. Nothing of this client is touched after the close.
+    void on_stuck() {
+        if (!out_.overflowed()) return;
+        reset_on_close(conn_->raw());
+        conn_->close();
     }
 
     sock::async_socket* conn_;
@@ -169,11 +113,8 @@ private:
     backlog out_;
     std::string peer_;
     const std::function<void(std::string_view)>& log_;
-    wake_timer wake_;
-    std::coroutine_handle<> waiter_;
-    sock::detail::cancel_state* cancel_ = nullptr;
-    bool rung_ = false;
-    bool canceled_ = false;
+    sock::async_event more_;
+    stuck_timer stuck_;
     bool closing_ = false;
 };
 

@@ -81,6 +81,130 @@ private:
     node node_;
 };
 
+/// asyncio.Event for the tasks of one loop: `co_await ev.wait()` suspends until set(). set()
+/// wakes every waiter on the loop's next turn, never inside set() itself, so that whoever sets
+/// it (walking a list, say) is not re-entered; clear() makes later waits suspend again. A wait
+/// fails with operation_canceled (a sock::error) when its task is cancelled or the loop cancels
+/// everything. One thread only, as its loop.
+class async_event {
+public:
+    class awaiter;
+
+    async_event() = default;
+    async_event(const async_event&) = delete;
+    async_event& operator=(const async_event&) = delete;
+    /// Waiters must be gone first (their frames destroyed or resumed).
+    ~async_event() = default;
+
+    void set() noexcept;
+    void clear() noexcept { is_set_ = false; }
+    bool is_set() const noexcept { return is_set_; }
+    /// `co_await ev.wait()`: at once if set, else until set() (see above).
+    awaiter wait() noexcept;
+
+private:
+    void unlink(awaiter* w) noexcept;
+
+    bool is_set_ = false;
+    awaiter* waiting_ = nullptr;
+};
+
+/// What co_await async_event::wait() waits on.
+class async_event::awaiter {
+public:
+    explicit awaiter(async_event& e) noexcept : ev_(&e) {
+        node_.self = this;
+        node_.fire = [](timer& t) { static_cast<node&>(t).self->wake(false); };
+        node_.on_cancel = [](timer& t) { static_cast<node&>(t).self->wake(true); };
+    }
+    awaiter(const awaiter&) = delete;
+    awaiter& operator=(const awaiter&) = delete;
+    ~awaiter() {
+        if (listed_) ev_->unlink(this);
+        if (loop_ != nullptr && node_.armed()) loop_->cancel(node_);
+        if (cancel_ != nullptr) cancel_->clear(this);
+    }
+
+    bool await_ready() const noexcept { return ev_->is_set_; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        auto* loop = event_loop::current();
+        if (loop == nullptr)
+            throw std::logic_error("sock::async_event::wait: this thread has no event_loop");
+        auto* cancel = detail::cancel_of(h);
+        if (cancel != nullptr && cancel->requested) {
+            cancel->requested = false;  // one cancellation fails one wait
+            canceled_ = true;
+            return false;
+        }
+        loop_ = loop;
+        waiter_ = h;
+        next_ = ev_->waiting_;
+        ev_->waiting_ = this;
+        listed_ = true;
+        if (cancel != nullptr) {
+            cancel_ = cancel;
+            cancel->set(&on_task_cancel, this);
+        }
+        return true;
+    }
+    void await_resume() const {
+        if (canceled_) throw_error(std::make_error_code(std::errc::operation_canceled), "wait");
+    }
+
+private:
+    friend class async_event;
+    struct node : timer {
+        awaiter* self = nullptr;
+    };
+
+    void wake(bool canceled) noexcept {
+        if (listed_) ev_->unlink(this);
+        if (cancel_ != nullptr) std::exchange(cancel_, nullptr)->clear(this);
+        canceled_ = canceled;
+        std::exchange(waiter_, {}).resume();
+    }
+    static void on_task_cancel(void* p) noexcept {
+        auto& a = *static_cast<awaiter*>(p);
+        std::exchange(a.cancel_, nullptr)->requested = false;
+        if (a.node_.armed()) a.loop_->cancel(a.node_);
+        a.wake(true);
+    }
+
+    async_event* ev_;
+    awaiter* next_ = nullptr;
+    bool listed_ = false;
+    bool canceled_ = false;
+    event_loop* loop_ = nullptr;
+    std::coroutine_handle<> waiter_;
+    detail::cancel_state* cancel_ = nullptr;
+    node node_;
+};
+
+inline async_event::awaiter async_event::wait() noexcept { return awaiter(*this); }
+
+inline void async_event::set() noexcept {
+    is_set_ = true;
+    while (waiting_ != nullptr) {
+        awaiter* w = waiting_;
+        waiting_ = w->next_;
+        w->next_ = nullptr;
+        w->listed_ = false;
+        w->loop_->start(w->node_, std::chrono::nanoseconds(0));
+    }
+}
+
+inline void async_event::unlink(awaiter* w) noexcept {
+    for (awaiter** p = &waiting_; *p != nullptr; p = &(*p)->next_) {
+        if (*p == w) {
+            *p = w->next_;
+            break;
+        }
+    }
+    w->next_ = nullptr;
+    w->listed_ = false;
+}
+
 namespace detail {
 template <class T>
 task<void> run_and_stop(task<T> t, std::optional<T>& out, std::exception_ptr& ex, event_loop& loop) {
