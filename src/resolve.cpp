@@ -15,6 +15,10 @@
 namespace sock {
 namespace detail {
 
+// A hosts-file look-up is CPU work: more threads than cores only take the CPU from the loop
+// (bench/RESULTS.md, Resolution). Four, as libuv's pool, still overlaps DNS waits.
+constexpr std::size_t default_resolver_threads = 4;
+
 // Shared by the awaiter (on its loop's thread) and the resolver thread that runs it. `waiting`
 // is the awaiter while it still wants the answer; it is cleared only on the loop's thread, under
 // `m`, so that a resolver thread never posts to a loop whose awaiter has gone.
@@ -115,11 +119,11 @@ private:
     std::deque<std::shared_ptr<lookup>> queue_;
     std::size_t threads_ = 0;
     std::size_t idle_ = 0;
-    std::size_t max_threads_ = 16;
+    std::size_t max_threads_ = default_resolver_threads;
 };
 
 std::atomic<resolver_pool*> the_pool{nullptr};
-std::atomic<std::size_t> wanted_threads{16};
+std::atomic<std::size_t> wanted_threads{default_resolver_threads};
 
 // A forked child has none of the parent's threads: it starts a pool of its own (the parent's,
 // whose mutex may have been held at the fork, is left alone).

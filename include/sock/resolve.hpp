@@ -84,8 +84,9 @@ getaddrinfo_awaiter async_getaddrinfo(std::string host, std::uint16_t port, sock
                                       sock::kind type, int flags, timeout_t timeout,
                                       std::error_code& ec);
 
-/// The most resolver threads async_getaddrinfo runs at once (default 16; at least 1). Threads
-/// start when look-ups wait and end after a few idle seconds; fewer threads queue look-ups.
+/// The most resolver threads async_getaddrinfo runs at once (default 4; at least 1). Threads
+/// start when look-ups wait and end after a few idle seconds. More help a program whose
+/// look-ups wait on DNS; for names in /etc/hosts they only compete with the loop for the CPU.
 void set_resolver_threads(std::size_t n);
 
 /// `co_await sock::async_create_connection({"example.com", 80}, 5s)`: create_connection on
