@@ -214,6 +214,44 @@ TEST(ListenFds, WhereToListenOnTheCommandLineIsAUsageError) {
     }
 }
 
+TEST(ListenFds, EchoServerServesThePassedSocketToo) {
+    auto held = held_listener();
+    const auto where = held.getsockname();
+    child_process p(with_listen_pid({bin("echo-server")}), {.env = {"LISTEN_FDS=1"}, .fds = {held.fileno()}});
+    EXPECT_EQ(p.read_line(stream::out, 10s), "listening on " + where.to_string());
+    auto c = sock::create_connection(where, 10s);
+    c.settimeout(10.0);
+    c.sendall("ping");
+    EXPECT_EQ(c.recv(1024), "ping");
+    c.close();  // before the stop, which would give it 5 s to finish
+    p.send_signal(SIGTERM);
+    EXPECT_EQ(p.wait(20s), 0) << p.err();
+}
+
+TEST(ListenFds, ChatServerServesThePassedSocketToo) {
+    auto held = held_listener();
+    const auto where = held.getsockname();
+    child_process p(with_listen_pid({bin("chat-server")}), {.env = {"LISTEN_FDS=1"}, .fds = {held.fileno()}});
+    EXPECT_EQ(p.read_line(stream::out, 10s), "listening on " + where.to_string());
+    auto listener = sock::create_connection(where, 10s);
+    auto speaker = sock::create_connection(where, 10s);
+    // The listener joins the room on the server's own time: say it until it is heard.
+    listener.settimeout(0.2);
+    std::string heard;
+    for (int i = 0; i < 100 && heard.empty(); ++i) {
+        speaker.sendall("hello\n");
+        try {
+            heard = listener.recv(1024);
+        } catch (const sock::timeout&) {
+        }
+    }
+    EXPECT_EQ(heard.substr(0, 6), "hello\n");
+    listener.close();
+    speaker.close();
+    p.send_signal(SIGTERM);
+    EXPECT_EQ(p.wait(20s), 0) << p.err();
+}
+
 // -- a restart behind a held socket ----------------------------------------------------------------
 
 // What `systemctl restart greet-server` does with greet-server.socket: the manager holds the
