@@ -16,7 +16,10 @@ int main(int argc, char** argv) {
         app, name,
         "Signals: SIGINT or SIGTERM stop it: clients in flight finish within 5 s (a second "
         "signal cancels them), then it exits 0. SIGHUP is logged and ignored: there is nothing to "
-        "reload.");
+"reload.\n"
+        "systemd: given sockets by socket activation (LISTEN_FDS) it serves those, and --host, --port, --unix and --reuse-port are "
+        "usage errors (the socket unit says where to listen); with NOTIFY_SOCKET set it tells "
+        "the service manager READY=1, STATUS=, STOPPING=1 and WATCHDOG=1, as greet-server does.");
 
     echo::server_config config;
     int port = config.port;
@@ -29,7 +32,7 @@ int main(int argc, char** argv) {
                                     "Listen on this Unix stream socket instead of TCP")
                          ->excludes(host)
                          ->excludes(port_opt);
-    greet::cli::add_reuse_port_option(app, config.reuse_port)->excludes(unix_opt);
+    auto* reuse = greet::cli::add_reuse_port_option(app, config.reuse_port)->excludes(unix_opt);
     greet::cli::add_engine_options(app, config.threads, config.max_connections);
     app.add_option("--timeout", timeout, "Seconds a client may stay idle before it is closed; 0 = never")
         ->capture_default_str()
@@ -38,9 +41,12 @@ int main(int argc, char** argv) {
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     config.port = static_cast<std::uint16_t>(port);
     config.idle_timeout = greet::cli::seconds(timeout);
+    std::vector<sock::socket> inherited;
+    if (auto code = greet::cli::take_listen_fds(app, {host, port_opt, unix_opt, reuse}, inherited))
+        return *code;
 
     try {
-        echo::run_server(config);
+        echo::run_server(config, std::move(inherited));
     } catch (const std::exception& e) {
         greet::cli::report(name, e.what());
         return greet::cli::failure;

@@ -17,7 +17,11 @@ int main(int argc, char** argv) {
         app, name,
         "Signals: SIGINT or SIGTERM stop it: clients in flight finish within 5 s (a second "
         "signal cancels them), then it exits 0. SIGHUP is logged and ignored: there is nothing to "
-        "reload.");
+        "reload.\n"
+        "systemd: given sockets by socket activation (LISTEN_FDS) it serves those, and --host, "
+        "--port, --unix, --backlog and --reuse-port are usage errors (the socket unit says where "
+        "to listen); with NOTIFY_SOCKET set it sends READY=1 once listening, STATUS= with its "
+        "counts, STOPPING=1, and WATCHDOG=1 at half WATCHDOG_USEC (Type=notify, WatchdogSec=).");
 
     greet::server_config config;
     int port = greet::default_port;
@@ -26,7 +30,7 @@ int main(int argc, char** argv) {
     auto* port_opt = app.add_option("--port", port, "TCP or UDP port; 0 picks a free one")
                          ->capture_default_str()
                          ->check(greet::cli::port_number());
-    app.add_option("--backlog", config.backlog, "Connections queued before accept")
+    auto* backlog = app.add_option("--backlog", config.backlog, "Connections queued before accept")
         ->capture_default_str()
         ->check(greet::cli::whole_number(0, 65535));
     app.add_option("--timeout", timeout, "Seconds a client has to send its message")
@@ -38,16 +42,19 @@ int main(int argc, char** argv) {
                          ->excludes(port_opt);
     app.add_flag("--udp", config.udp, "Answer UDP datagrams instead of TCP connections")
         ->excludes(unix_opt);
-    greet::cli::add_reuse_port_option(app, config.reuse_port)->excludes(unix_opt);
+    auto* reuse = greet::cli::add_reuse_port_option(app, config.reuse_port)->excludes(unix_opt);
     greet::cli::add_engine_options(app, config.threads, config.max_connections);
     app.add_flag("--quiet", config.quiet, "No line per served client (time outs and errors are still logged)");
 
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     config.port = static_cast<std::uint16_t>(port);
     config.timeout = greet::cli::seconds(timeout);
+    std::vector<sock::socket> inherited;
+    if (auto code = greet::cli::take_listen_fds(app, {host, port_opt, unix_opt, backlog, reuse}, inherited))
+        return *code;
 
     try {
-        greet::run_server(config);
+        greet::run_server(config, std::move(inherited));
     } catch (const std::exception& e) {
         greet::cli::report(name, e.what());
         return greet::cli::failure;

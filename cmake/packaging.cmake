@@ -1,6 +1,7 @@
 # The Debian package: `cpack -G DEB` (or plain `cpack`) in the build folder makes
-# sock_<version>_<arch>.deb with the programs and their man pages, the headers, the libraries,
-# the CMake and pkg-config files, README.md, and the copyright and changelog Debian requires.
+# sock_<version>_<arch>.deb with the programs and their man pages, greet-server's systemd units
+# (apps/CMakeLists.txt), the headers, the libraries, the CMake and pkg-config files, README.md,
+# and the copyright and changelog Debian requires.
 # Check it with `lintian sock_*.deb` (tests/consumers runs both).
 
 set(SOCK_PACKAGE_MAINTAINER "The sock authors <sock@example.org>" CACHE STRING
@@ -48,8 +49,9 @@ the address and the cause, and an epoll event engine on which the same code,
 written as coroutines, serves thousands of clients.
 .
 This package holds the greeting protocol's programs (greet-server,
-greet-client, greet-bench, echo-server, seed-server, seed-client), the sock and
-sock_engine libraries with their headers, and the files that let CMake
-(find_package(sock CONFIG)) and pkg-config (sock) find them.")
+greet-client, greet-bench, echo-server, seed-server, seed-client) with
+greet-server's systemd units (greet-server.socket, greet-server.service),
+the sock and sock_engine libraries with their headers, and the files that
+let CMake (find_package(sock CONFIG)) and pkg-config (sock) find them.")
 
 include(CPack)

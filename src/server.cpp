@@ -1,6 +1,7 @@
 #include <sock/server.hpp>
 
 #include <sock/event_loop.hpp>
+#include <sock/systemd.hpp>
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -33,6 +34,8 @@ constexpr auto log_interval = 1s;
 constexpr auto cancel_grace = 1s;
 // Accepts per wakeup of one listener before other events get their turn.
 constexpr int accept_batch = 64;
+// How often the service manager's STATUS= line is brought up to date (when it changed).
+constexpr auto status_interval = 1s;
 
 bool out_of_descriptors(int e) noexcept {
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
@@ -139,6 +142,12 @@ struct server::worker {
     bool backing_off = false;
     worker_timer backoff, grace, last_call;
     event_loop::clock::time_point last_log{};
+    // The service manager's notifications, from the first loop only: the STATUS= line last
+    // sent, and the watchdog's round, which every other loop echoes into its heartbeat.
+    worker_timer status, watchdog;
+    std::string last_status;
+    std::uint64_t round = 0;
+    std::atomic<std::uint64_t> heartbeat{0};
     signal_handler signals;
     task_set connections;  // live handlers, destroyed if they outlast the stop
 
@@ -350,6 +359,48 @@ struct server::worker {
         }
     }
 
+    // READY=1 and the timers that keep STATUS= and the watchdog going (first loop, notify on).
+    void start_notifying() {
+        if (srv.stop_requested_.load()) return;  // STOPPING=1 went first: never ready
+        last_status = srv.status();
+        srv.tell("READY=1\nSTATUS=" + last_status);
+        status.w = watchdog.w = this;
+        status.fire = [](timer& t) { static_cast<worker_timer&>(t).w->report_status(); };
+        loop->start(status, status_interval);
+        if (srv.watchdog_) {
+            watchdog.fire = [](timer& t) { static_cast<worker_timer&>(t).w->pet_watchdog(); };
+            loop->start(watchdog, *srv.watchdog_ / 2);
+        }
+    }
+
+    // Once a second: two counters read, a datagram only when the line changed.
+    void report_status() {
+        std::string now = srv.status();
+        if (now != last_status) {
+            last_status = std::move(now);
+            srv.tell("STATUS=" + last_status);
+        }
+        loop->start(status, status_interval);
+    }
+
+    // WATCHDOG=1 only when every loop answered the last round: a loop stuck in a handler
+    // stops the pings, and the manager restarts the service. Not during a stop, which the
+    // manager bounds with its own timeout.
+    void pet_watchdog() {
+        if (srv.stop_requested_.load()) return;
+        for (auto& w : srv.workers_) {
+            if (w.get() != this && w->heartbeat.load() != round) {
+                loop->start(watchdog, *srv.watchdog_ / 2);
+                return;
+            }
+        }
+        srv.tell("WATCHDOG=1");
+        ++round;
+        for (auto& w : srv.workers_)
+            if (w.get() != this) w->post([wp = w.get(), r = round] { wp->heartbeat.store(r); });
+        loop->start(watchdog, *srv.watchdog_ / 2);
+    }
+
     void run(int signal_fd) {
         event_loop l;
         // Whatever ends this function (a stop, a failure), no handler outlives its loop.
@@ -357,6 +408,8 @@ struct server::worker {
             worker& w;
             event_loop& l;
             ~cleanup() {
+                l.cancel(w.status);
+                l.cancel(w.watchdog);
                 w.destroy_connections();
                 w.watch_nothrow(false);
                 if (w.signals.fd >= 0) {
@@ -396,6 +449,7 @@ struct server::worker {
         } else {
             watch(true);
         }
+        if (srv.config_.notify && this == srv.workers_.front().get()) start_notifying();
         if (srv.stop_requested_.load()) begin_stop();
         l.run();
     }
@@ -404,6 +458,31 @@ struct server::worker {
 // -- setting up -------------------------------------------------------------------------------
 
 namespace {
+
+const char* type_name(int type) noexcept {
+    switch (type) {
+    case SOCK_STREAM: return "stream";
+    case SOCK_DGRAM: return "datagram";
+    case SOCK_SEQPACKET: return "seqpacket";
+    default: return "raw";
+    }
+}
+
+// A socket the server did not make must be what it would have made: of the configured type
+// and, for streams, listening (a connected or merely bound one would fail every accept).
+sock::family check_inherited(const socket& s, sock::kind type) {
+    std::error_code ec;
+    const auto where = s.getsockname(ec);
+    const std::string what = "server: inherited fd " + std::to_string(s.fileno()) +
+                             (ec ? std::string() : " (" + where.to_string() + ")");
+    const int actual = s.getsockopt(SOL_SOCKET, SO_TYPE);
+    if (actual != static_cast<int>(type))
+        throw std::invalid_argument(what + " is a " + type_name(actual) + " socket; this server serves " +
+                                    type_name(static_cast<int>(type)) + " sockets");
+    if (type == sock::kind::stream && s.getsockopt(SOL_SOCKET, SO_ACCEPTCONN) == 0)
+        throw std::invalid_argument(what + " is not listening");
+    return static_cast<sock::family>(s.getsockopt(SOL_SOCKET, SO_DOMAIN));
+}
 
 // The numeric address and family to bind for a configured address.
 address numeric_for(const address& a, sock::kind type) {
@@ -425,7 +504,8 @@ std::string server::bound_name(int fd) const {
 server::server(server_config config, connection_handler handler)
     : config_(std::move(config)), handler_(std::move(handler)) {
     if (config_.threads == 0) config_.threads = std::max(1u, std::thread::hardware_concurrency());
-    if (config_.listen.empty()) throw std::invalid_argument("server: nothing to listen on");
+    if (config_.listen.empty() && config_.inherited.empty())
+        throw std::invalid_argument("server: nothing to listen on");
     for (unsigned i = 0; i < config_.threads; ++i) workers_.push_back(std::make_unique<worker>(*this));
     const bool stream = config_.type == sock::kind::stream;
 
@@ -436,17 +516,8 @@ server::server(server_config config, connection_handler handler)
             s.bind(configured);
             if (stream) s.listen(config_.backlog);
             bound_.push_back(s.getsockname());
-            const int fd = s.fileno();
             if (stream) {
-                for (auto& w : workers_) {
-                    w->listeners.push_back({});
-                    auto& l = w->listeners.back();
-                    l.w = w.get();
-                    l.fd = fd;
-                    l.family = sock::family::local;
-                    l.shared = true;
-                }
-                shared_.push_back(std::move(s));
+                share(std::move(s), sock::family::local);
             } else {
                 workers_.front()->own.push_back(std::move(s));  // one reader for a Unix datagram path
             }
@@ -486,11 +557,57 @@ server::server(server_config config, connection_handler handler)
             w->own.push_back(std::move(s));
         }
     }
+    for (auto& s : config_.inherited) {
+        const sock::family family = check_inherited(s, config_.type);
+        s.setblocking(false);  // accept must never block the loop
+        bound_.push_back(s.getsockname());
+        if (stream) share(std::move(s), family);
+        else workers_.front()->own.push_back(std::move(s));  // one reader, as for Unix paths
+    }
+    config_.inherited.clear();
+    if (config_.notify) watchdog_ = watchdog_interval();
     // Last, so that a failed bind above leaves the signal handlers alone.
     if (config_.handle_signals) catch_signals();
 }
 
 server::~server() { release_signals(); }
+
+// One listener for every loop; each watches it with EPOLLEXCLUSIVE, so a connection wakes one.
+void server::share(socket listener, sock::family family) {
+    for (auto& w : workers_) {
+        w->listeners.push_back({});
+        auto& l = w->listeners.back();
+        l.w = w.get();
+        l.fd = listener.fileno();
+        l.family = family;
+        l.shared = true;
+    }
+    shared_.push_back(std::move(listener));
+}
+
+std::string server::status() const {
+    std::string line = stop_requested_.load() ? "stopping: " : "";
+    line += std::to_string(active()) + " connection(s) open, " + std::to_string(accepted()) +
+            " accepted since the start";
+    return line;
+}
+
+void server::tell(const std::string& state) noexcept {
+    if (!config_.notify) return;
+    std::error_code ec;
+    sock::notify(state, ec);
+    if (!ec) {
+        notify_failing_.store(false, std::memory_order_relaxed);
+        return;
+    }
+    if (notify_failing_.exchange(true)) return;
+    try {
+        const char* where = std::getenv("NOTIFY_SOCKET");
+        log("notify " + state.substr(0, state.find('\n')) + " to " + (where ? where : "(unset)") +
+            ": " + error_reason(ec) + " (logged again only after one goes through)");
+    } catch (...) {
+    }
+}
 
 void server::log(std::string_view line) const {
     if (config_.log) {
@@ -518,7 +635,7 @@ void server::connection_ended() {
 }
 
 void server::stop() {
-    stop_requested_.store(true);
+    if (!stop_requested_.exchange(true)) tell("STOPPING=1\nSTATUS=" + status());
     for (auto& w : workers_) w->post([wp = w.get()] { wp->begin_stop(); });
 }
 

@@ -215,7 +215,7 @@ sock::task<> serve_client(sock::async_socket conn, room& r, std::size_t max_back
     }
 }
 
-void run_server(const server_config& config) {
+void run_server(const server_config& config, std::vector<sock::socket> inherited) {
     room r;
     sock::server_config engine;
     engine.threads = config.threads;
@@ -224,7 +224,8 @@ void run_server(const server_config& config) {
                                  : greet::connection_budget(greet::raise_descriptor_limit());
     // Chat clients may connect and only listen: a deferred accept would hide them.
     engine.defer_accept = false;
-    engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
+    if (!inherited.empty()) engine.inherited = std::move(inherited);
+    else engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
     engine.reuse_port = config.reuse_port;
     // One write per line: lines from several loops never interleave.
     const std::function<void(std::string_view)> log = [](std::string_view line) {
@@ -236,7 +237,8 @@ void run_server(const server_config& config) {
     sock::server server(std::move(engine), [&r, &log, max_backlog](sock::async_socket s) {
         return serve_client(std::move(s), r, max_backlog, log);
     });
-    greet::cli::write_stdout("listening on " + server.addresses().front().to_string() + "\n");
+    for (const auto& where : server.addresses())
+        greet::cli::write_stdout("listening on " + where.to_string() + "\n");
     server.run();
 }
 

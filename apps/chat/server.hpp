@@ -6,6 +6,7 @@
 #include "chat/room.hpp"
 
 #include <sock/async_socket.hpp>
+#include <sock/socket.hpp>
 #include <sock/task.hpp>
 
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace chat {
 
@@ -31,10 +33,11 @@ struct server_config {
     std::size_t max_backlog = 1024 * 1024;
 };
 
-/// Binds as configured, prints "listening on ADDRESS" to stdout, and relays lines until
+/// Binds as configured (or serves the `inherited` listening sockets instead: socket
+/// activation), prints "listening on ADDRESS" to stdout for each, and relays lines until
 /// SIGINT or SIGTERM, then lets connections go on for the grace period and returns. Throws
 /// sock::error when it cannot listen.
-void run_server(const server_config& config);
+void run_server(const server_config& config, std::vector<sock::socket> inherited = {});
 
 /// One client of the room: joins it, says each line the client sends, sends it the others'
 /// lines, leaves at end of stream (after sending what is still queued for it). A line over

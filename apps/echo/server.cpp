@@ -61,7 +61,7 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
     }
 }
 
-void run_server(const server_config& config) {
+void run_server(const server_config& config, std::vector<sock::socket> inherited) {
     sock::server_config engine;
     engine.threads = config.threads;
     engine.max_connections = config.max_connections != 0
@@ -73,7 +73,10 @@ void run_server(const server_config& config) {
     // --max-connections, not timed by --timeout, silently dropped after the kernel's retries.
     engine.defer_accept = false;
     std::optional<greet::unix_socket_file> file;
-    if (!config.unix_path.empty()) {
+    const bool activated = !inherited.empty();
+    if (activated) {
+        engine.inherited = std::move(inherited);
+    } else if (!config.unix_path.empty()) {
         greet::remove_stale_unix_socket(config.unix_path);
         engine.listen.push_back(sock::address::unix_path(config.unix_path));
     } else {
@@ -84,8 +87,8 @@ void run_server(const server_config& config) {
     sock::server server(std::move(engine), [&config](sock::async_socket s) {
         return serve_connection(std::move(s), config);
     });
-    if (!config.unix_path.empty()) file.emplace(config.unix_path);
-    write_line(1, "listening on " + server.addresses().front().to_string());
+    if (!activated && !config.unix_path.empty()) file.emplace(config.unix_path);
+    for (const auto& where : server.addresses()) write_line(1, "listening on " + where.to_string());
     server.run();
 }
 

@@ -4,12 +4,14 @@
 // ping-pong benchmark.
 
 #include <sock/async_socket.hpp>
+#include <sock/socket.hpp>
 #include <sock/task.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace echo {
 
@@ -30,10 +32,11 @@ struct server_config {
     bool reuse_port = false;
 };
 
-/// Binds as configured, prints "listening on ADDRESS" to stdout, and echoes until SIGINT or
+/// Binds as configured (or serves the `inherited` listening sockets instead: socket
+/// activation), prints "listening on ADDRESS" to stdout for each, and echoes until SIGINT or
 /// SIGTERM, then lets connections in flight finish and returns; SIGHUP changes nothing
 /// (sock::server logs it). Throws sock::error when it cannot listen.
-void run_server(const server_config& config);
+void run_server(const server_config& config, std::vector<sock::socket> inherited = {});
 
 /// Sends back everything the connection receives until EOF, an error or the idle timeout.
 /// config must outlive the task.

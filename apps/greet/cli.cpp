@@ -1,5 +1,6 @@
 #include "greet/cli.hpp"
 
+#include <sock/systemd.hpp>
 #include <sock/version.hpp>
 
 #include <signal.h>
@@ -98,6 +99,24 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
         report(app.get_name(), std::string(e.what()) + " (see --help)");
         return usage;
     }
+}
+
+std::optional<int> take_listen_fds(const CLI::App& app, const std::vector<const CLI::Option*>& placement,
+                                   std::vector<sock::socket>& sockets) {
+    try {
+        for (auto& inherited : sock::listen_fds()) sockets.push_back(std::move(inherited.sock));
+    } catch (const std::exception& e) {
+        report(app.get_name(), e.what());
+        return failure;
+    }
+    if (sockets.empty()) return std::nullopt;
+    for (const CLI::Option* opt : placement) {
+        if (opt->count() == 0) continue;
+        report(app.get_name(), opt->get_name() + ": not with socket activation (LISTEN_FDS): the " +
+                                   "service manager's socket unit says where to listen");
+        return usage;
+    }
+    return std::nullopt;
 }
 
 void report(std::string_view name, std::string_view what) {

@@ -4,6 +4,8 @@
 // --version, exit codes, error lines, and option values checked so that a mistake gets a
 // message that names the option and says what it takes.
 
+#include <sock/socket.hpp>
+
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace greet::cli {
 
@@ -40,6 +43,14 @@ CLI::Option* add_host_option(CLI::App& app, std::string& host, const std::string
 /// --help or --version (0) or a usage error (2, reported in one line on stderr; an unknown
 /// option is named with the closest known one, if one is close).
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
+
+/// Socket activation: moves the listening sockets a service manager passed (LISTEN_FDS, see
+/// sock::listen_fds) into `sockets`; none outside one. Where to listen is then the socket
+/// unit's, so each option of `placement` given on the command line is a usage error. Returns
+/// nullopt to go on, else the exit code after reporting (2 for such an option, 1 for garbage
+/// in the variables or a descriptor that is no socket).
+std::optional<int> take_listen_fds(const CLI::App& app, const std::vector<const CLI::Option*>& placement,
+                                   std::vector<sock::socket>& sockets);
 
 /// Prints "<name>: <what>" as one line on stderr.
 void report(std::string_view name, std::string_view what);

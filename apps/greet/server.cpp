@@ -132,7 +132,7 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
     co_await finish(conn, n > max_message);
 }
 
-void run_server(const server_config& config) {
+void run_server(const server_config& config, std::vector<sock::socket> inherited) {
     sock::server_config engine;
     engine.threads = config.threads;
     engine.backlog = config.backlog;
@@ -141,7 +141,10 @@ void run_server(const server_config& config) {
                                  ? config.max_connections
                                  : connection_budget(raise_descriptor_limit());
     std::optional<unix_socket_file> file;
-    if (!config.unix_path.empty()) {
+    const bool activated = !inherited.empty();
+    if (activated) {
+        engine.inherited = std::move(inherited);
+    } else if (!config.unix_path.empty()) {
         remove_stale_unix_socket(config.unix_path);
         engine.listen.push_back(sock::address::unix_path(config.unix_path));
     } else {
@@ -157,8 +160,8 @@ void run_server(const server_config& config) {
     engine.reuse_port = config.reuse_port;
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     sock::server server(std::move(engine), std::move(handler));
-    if (!config.unix_path.empty()) file.emplace(config.unix_path);
-    write_line(1, "listening on " + server.addresses().front().to_string());
+    if (!activated && !config.unix_path.empty()) file.emplace(config.unix_path);
+    for (const auto& where : server.addresses()) write_line(1, "listening on " + where.to_string());
     server.run();
 }
 

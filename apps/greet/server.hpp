@@ -3,12 +3,14 @@
 // greet-server's work: the greeting protocol on the sock::server engine.
 
 #include <sock/async_socket.hpp>
+#include <sock/socket.hpp>
 #include <sock/task.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace greet {
 
@@ -33,11 +35,14 @@ struct server_config {
     bool reuse_port = false;
 };
 
-/// Binds as configured, prints "listening on ADDRESS" to stdout, and serves until SIGINT or
+/// Binds as configured (or, given `inherited` listening sockets, serves those instead: socket
+/// activation), prints "listening on ADDRESS" to stdout for each, and serves until SIGINT or
 /// SIGTERM, then lets connections in flight finish and returns. SIGHUP changes nothing
-/// (sock::server logs "received SIGHUP: nothing to reload, ignored"). Throws sock::error
-/// when it cannot listen; failures of one client are logged to stderr and never end the server.
-void run_server(const server_config& config);
+/// (sock::server logs "received SIGHUP: nothing to reload, ignored"). Under a service manager
+/// it notifies it (READY=1...: sock::server_config::notify). Throws sock::error when it
+/// cannot listen, std::invalid_argument for an inherited socket of the wrong kind; failures
+/// of one client are logged to stderr and never end the server.
+void run_server(const server_config& config, std::vector<sock::socket> inherited = {});
 
 /// Serves one connection as the seed does: the message is what the first read returns (at
 /// most max_message bytes); the reply follows, then the connection closes with a clean end

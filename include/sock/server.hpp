@@ -8,8 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +25,12 @@ using connection_handler = std::function<task<>(async_socket)>;
 struct server_config {
     /// Where to listen: host and port (port 0 picks one, shared by every loop) or Unix paths.
     std::vector<address> listen{};
+    /// Sockets already listening, served besides `listen`: socket activation's
+    /// (sock::listen_fds()), or any a supervisor holds across restarts. Each must be of `type`
+    /// and, for streams, listening; else the constructor throws std::invalid_argument naming
+    /// it. Each is shared by every loop, made non-blocking, its other options left as they
+    /// are; the stop closes this copy only, so clients go on queueing on the holder's.
+    std::vector<socket> inherited{};
     /// Event loops, each on its own thread; 0 means one per core.
     unsigned threads = 0;
     /// stream: the handler gets each accepted connection. dgram: it gets each loop's bound
@@ -55,12 +63,17 @@ struct server_config {
     /// With handle_signals: what SIGHUP does. Empty: it is logged and otherwise ignored (never
     /// terminates the server). Runs on the first loop's thread.
     std::function<void()> on_hangup{};
+    /// Tells the service manager how the server is (sd_notify(3), sock/systemd.hpp): READY=1
+    /// once run() serves, STATUS= with the counts when they change (looked at once a second),
+    /// STOPPING=1 when a graceful stop begins, WATCHDOG=1 at half $WATCHDOG_USEC while every
+    /// loop turns. Failures are logged; serving goes on. On when $NOTIFY_SOCKET is set.
+    bool notify = std::getenv("NOTIFY_SOCKET") != nullptr;
     /// Where the server's own one-line messages go (accept failures, stops); stderr if empty.
     std::function<void(std::string_view)> log{};
 };
 
 /// A multi-loop server: N event loops on N threads, each with its own SO_REUSEPORT listener
-/// (Unix sockets: one listener, shared), running a coroutine per connection.
+/// (Unix and inherited sockets: one listener, shared), running a coroutine per connection.
 class server {
 public:
     /// Binds and listens at once, so errors (port in use...) surface here as sock::error.
@@ -94,11 +107,14 @@ private:
     void abort_all() noexcept;
     void catch_signals();
     void release_signals() noexcept;
+    void share(socket listener, sock::family family);
+    void tell(const std::string& state) noexcept;
+    std::string status() const;
 
     server_config config_;
     connection_handler handler_;
     std::vector<address> bound_;
-    std::vector<socket> shared_;  // Unix listeners, one for all loops
+    std::vector<socket> shared_;  // Unix and inherited listeners, one for all loops
     std::vector<std::unique_ptr<worker>> workers_;
     std::atomic<std::size_t> active_{0};
     std::atomic<std::size_t> accepted_{0};
@@ -106,6 +122,8 @@ private:
     std::atomic<std::size_t> stopped_listening_{0};  // loops that have closed their listeners
     std::atomic<bool> running_{false};
     std::atomic<bool> aborted_{false};  // a loop failed: the others stop at once
+    std::optional<std::chrono::microseconds> watchdog_;  // $WATCHDOG_USEC, when notifying
+    std::atomic<bool> notify_failing_{false};  // logged once until a notification goes through
     int signal_read_ = -1;   // the signal handler writes each signal's number here
     int signal_write_ = -1;
 };

@@ -9,4 +9,5 @@
 #include <sock/selector.hpp>
 #include <sock/socket.hpp>
 #include <sock/stream.hpp>
+#include <sock/systemd.hpp>
 #include <sock/version.hpp>

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The consumer tests' steps (tests/consumers/CMakeLists.txt registers one ctest test per step):
-#   install        cmake --install of this build into scratch/prefix
+#   install        cmake --install of this build into scratch/prefix (the systemd units too)
 #   shared         sock configured apart with BUILD_SHARED_LIBS=ON, built, installed into
 #                  scratch/shared-prefix; checks what libsock.so exports
 #   package        cpack -G DEB into scratch/package
@@ -67,9 +67,14 @@ case $step in
 install)
     rm -rf "$scratch/prefix"
     "$SOCK_CMAKE" --install "$SOCK_BUILD_DIR" --prefix "$scratch/prefix" >/dev/null
-    for f in include/sock/sock.hpp include/sock/export.hpp bin/greet-server; do
+    for f in include/sock/sock.hpp include/sock/export.hpp bin/greet-server \
+             lib/systemd/system/greet-server.service lib/systemd/system/greet-server.socket; do
         test -e "$scratch/prefix/$f" || { echo "not installed: $f" >&2; exit 1; }
     done
+    # The installed service starts the installed program.
+    grep -qx "ExecStart=$scratch/prefix/bin/greet-server --quiet" \
+        "$scratch/prefix/lib/systemd/system/greet-server.service" \
+        || { echo "ExecStart is not the installed greet-server" >&2; exit 1; }
     ;;
 shared)
     build=$scratch/shared-build
@@ -137,6 +142,11 @@ deb)
         test -x "$root/usr/bin/$program" || { echo "no $program in the .deb" >&2; exit 1; }
         test -s "$root/usr/share/man/man1/$program.1.gz" || { echo "no man page for $program" >&2; exit 1; }
     done
+    for unit in greet-server.service greet-server.socket; do
+        test -s "$root/usr/lib/systemd/system/$unit" || { echo "no $unit in the .deb" >&2; exit 1; }
+    done
+    grep -qx "ExecStart=/usr/bin/greet-server --quiet" "$root/usr/lib/systemd/system/greet-server.service" \
+        || { echo "the .deb's greet-server.service does not start /usr/bin/greet-server" >&2; exit 1; }
     cmake_consumer find_package -DCMAKE_PREFIX_PATH="$root/usr"
     consume "$scratch/$step/consumer" "$root/usr/bin/greet-server"
     ;;

@@ -39,14 +39,30 @@ struct spawn_setup {
     ~spawn_setup() {
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
+        for (int fd : moved) ::close(fd);
     }
     spawn_setup(const spawn_setup&) = delete;
     spawn_setup& operator=(const spawn_setup&) = delete;
+    std::vector<int> moved;  // passed descriptors, copied above the places they go to
 };
+
+/// This process's environment with `extra` added, an entry of the same name replaced.
+std::vector<std::string> environment_with(const std::vector<std::string>& extra) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string entry = *e;
+        const std::string name = entry.substr(0, entry.find('=') + 1);
+        bool replaced = false;
+        for (const auto& x : extra) replaced = replaced || x.rfind(name, 0) == 0;
+        if (!replaced) env.push_back(entry);
+    }
+    env.insert(env.end(), extra.begin(), extra.end());
+    return env;
+}
 
 }  // namespace
 
-child_process::child_process(const std::vector<std::string>& argv) {
+child_process::child_process(const std::vector<std::string>& argv, const spawn_options& options) {
     int fds[2][2] = {{-1, -1}, {-1, -1}};
     for (auto& p : fds) {
         if (::pipe2(p, O_CLOEXEC) != 0) fail(errno, "pipe2");
@@ -55,6 +71,13 @@ child_process::child_process(const std::vector<std::string>& argv) {
     posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&setup.actions, fds[0][1], 1);
     posix_spawn_file_actions_adddup2(&setup.actions, fds[1][1], 2);
+    // Copies above every target first, so that placing one never overwrites another.
+    for (std::size_t i = 0; i < options.fds.size(); ++i) {
+        const int high = ::fcntl(options.fds[i], F_DUPFD_CLOEXEC, 100);
+        if (high < 0) fail(errno, "fcntl F_DUPFD_CLOEXEC");
+        setup.moved.push_back(high);
+        posix_spawn_file_actions_adddup2(&setup.actions, high, 3 + static_cast<int>(i));
+    }
     // The test runner may ignore or block signals; the child must start with the defaults.
     sigset_t none, defaults;
     sigemptyset(&none);
@@ -67,8 +90,16 @@ child_process::child_process(const std::vector<std::string>& argv) {
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    const int rc = ::posix_spawnp(&pid_, args[0], &setup.actions, &setup.attr, args.data(),
-                                  environ);
+    char** envp = environ;
+    std::vector<std::string> env;
+    std::vector<char*> env_pointers;
+    if (!options.env.empty()) {
+        env = environment_with(options.env);
+        for (auto& e : env) env_pointers.push_back(e.data());
+        env_pointers.push_back(nullptr);
+        envp = env_pointers.data();
+    }
+    const int rc = ::posix_spawnp(&pid_, args[0], &setup.actions, &setup.attr, args.data(), envp);
     ::close(fds[0][1]);
     ::close(fds[1][1]);
     pipes_[0].fd = fds[0][0];

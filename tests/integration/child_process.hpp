@@ -13,11 +13,19 @@ namespace greet_test {
 
 enum class stream { out, err };
 
+/// What a child gets besides its arguments, as a service manager gives it.
+struct spawn_options {
+    /// "NAME=value" entries added to (or replacing those of) this process's environment.
+    std::vector<std::string> env;
+    /// Descriptors of this process the child gets at 3, 4, ... (socket activation's places).
+    std::vector<int> fds;
+};
+
 class child_process {
 public:
     /// Starts argv (argv[0] is searched in PATH when it has no '/'); stdin is /dev/null,
     /// SIGINT, SIGTERM and SIGPIPE have their default actions. Throws std::system_error.
-    explicit child_process(const std::vector<std::string>& argv);
+    explicit child_process(const std::vector<std::string>& argv, const spawn_options& options = {});
     /// Kills the process (SIGKILL) and reaps it, if it is still running.
     ~child_process();
     child_process(const child_process&) = delete;

@@ -34,10 +34,21 @@ std::string python_script(const std::string& name) {
 
 std::string python3() { return GREET_PYTHON3; }
 
-server start_greet_server(std::vector<std::string> args) {
+std::vector<std::string> with_listen_pid(std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"/bin/sh", "-c", "export LISTEN_PID=$$; exec \"$0\" \"$@\""});
+    return argv;
+}
+
+server start_greet_server(std::vector<std::string> args, const spawn_options& options) {
     args.insert(args.begin(), bin("greet-server"));
     server s;
-    s.process = std::make_unique<child_process>(args);
+    if (options.fds.empty()) {
+        s.process = std::make_unique<child_process>(args, options);
+    } else {
+        auto activated = options;
+        activated.env.push_back("LISTEN_FDS=" + std::to_string(options.fds.size()));
+        s.process = std::make_unique<child_process>(with_listen_pid(args), activated);
+    }
     const auto line = s.process->read_line(stream::out, start_limit);
     const std::string prefix = "listening on ";
     if (!line || line->rfind(prefix, 0) != 0) {

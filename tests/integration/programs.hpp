@@ -29,7 +29,12 @@ struct server {
 
 /// Starts greet-server with args (add "--port", "0" for TCP or UDP) and waits for its
 /// "listening on ADDRESS" line; throws std::runtime_error, with its stderr, if none comes.
-server start_greet_server(std::vector<std::string> args);
+/// With options.fds it is socket-activated: LISTEN_FDS counts them, LISTEN_PID is its own.
+server start_greet_server(std::vector<std::string> args, const spawn_options& options = {});
+
+/// argv run through a shell that sets LISTEN_PID to the process id argv then has (exec keeps
+/// it), as a service manager does between fork and exec.
+std::vector<std::string> with_listen_pid(std::vector<std::string> argv);
 
 /// Starts a seed server (argv ends with port 0) that prints its port on its first line.
 server start_seed_server(const std::vector<std::string>& argv);
