@@ -12,6 +12,8 @@
 
 namespace greet {
 
+struct loop_counts;
+
 struct server_config {
     std::string host{"localhost"};
     std::uint16_t port = 8001;
@@ -31,9 +33,12 @@ struct server_config {
     /// Share the port with other processes that ask for it too (SO_REUSEPORT), for a restart
     /// without downtime; without it a port in use is an error.
     bool reuse_port = false;
+    /// Non-empty: "HOST:PORT" where /metrics and /healthz are served over HTTP.
+    std::string metrics;
 };
 
-/// Binds as configured, prints "listening on ADDRESS" to stdout, and serves until SIGINT or
+/// Binds as configured, prints "listening on ADDRESS" to stdout (with metrics, then "metrics
+/// on http://ADDRESS/metrics"), and serves until SIGINT or
 /// SIGTERM, then lets connections in flight finish and returns. SIGHUP changes nothing
 /// (sock::server logs "received SIGHUP: nothing to reload, ignored"). Throws sock::error
 /// when it cannot listen; failures of one client are logged to stderr and never end the server.
@@ -43,7 +48,8 @@ void run_server(const server_config& config);
 /// most max_message bytes); the reply follows, then the connection closes with a clean end
 /// of stream even if the client sent more (drained for at most a second). A client that
 /// said nothing in time is logged as "time out" and closed without a reply. config must
-/// outlive the task.
-sock::task<> serve_connection(sock::async_socket conn, const server_config& config);
+/// outlive the task. counts, if not null, are the calling loop's, and count how it ended.
+sock::task<> serve_connection(sock::async_socket conn, const server_config& config,
+                              loop_counts* counts = nullptr);
 
 }  // namespace greet
