@@ -19,6 +19,7 @@ void server::write_metrics(metrics_text& out) const {
                "Failures by call: accept, or a connection handler that could not start or threw.");
     out.sample(s.accept_errors, {{"call", "accept"}});
     out.sample(s.handler_errors, {{"call", "handler"}});
+    // PROXY headers rejected (sock_proxy_headers_rejected_total) go here, from server_stats.
 }
 
 }  // namespace sock
