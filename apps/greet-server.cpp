@@ -2,9 +2,11 @@
 
 #include "greet/cli.hpp"
 #include "greet/greeting.hpp"
+#include "greet/host.hpp"
 #include "greet/server.hpp"
 
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 int main(int argc, char** argv) {
@@ -45,6 +47,20 @@ int main(int argc, char** argv) {
     auto* reuse = greet::cli::add_reuse_port_option(app, config.reuse_port)->excludes(unix_opt);
     greet::cli::add_engine_options(app, config.threads, config.max_connections);
     app.add_flag("--quiet", config.quiet, "No line per served client (time outs and errors are still logged)");
+    app.add_option("--metrics", config.metrics,
+                   "Serve Prometheus metrics at http://HOST:PORT/metrics and /healthz (200 while "
+                   "serving, 503 once stopping); PORT 0 picks a free one")
+        ->type_name("HOST:PORT")
+        ->check(CLI::Validator(
+            [](std::string& text) -> std::string {
+                try {
+                    greet::split_host_port(text);
+                    return "";
+                } catch (const std::invalid_argument& e) {
+                    return e.what();
+                }
+            },
+            ""));
 
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     config.port = static_cast<std::uint16_t>(port);

@@ -29,7 +29,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,7 @@ PACKAGES = {  # Debian package: what shows it is there
 }
 START_TIMEOUT_S = 15  # run_nginx.sh alone may take 10 s to give up
 STOP_GRACE_S = 8  # greet-server lets in-flight clients finish for up to 5 s
+SCRAPE_INTERVAL_S = 1.0  # sock-metrics is scraped this often during the load (Prometheus: 15 s or more)
 
 
 @dataclass
@@ -86,6 +89,8 @@ class Server:
     argv: list[str]
     ours: bool = False
     unavailable: str = ""  # why it can't run, when it can't
+    metrics: bool = False  # prints "metrics on URL" second, and is scraped during the load
+    only: tuple[str, ...] = ()  # the workloads it runs, if not all of its group's
 
 
 @dataclass
@@ -169,23 +174,26 @@ def tail(path: Path, lines: int = 5) -> str:
 
 
 LISTENING = re.compile(r"^(?:listening on (\S+):)?(\d+)\s*$")
+METRICS_LINE = re.compile(r"^metrics on (http://\S+)\s*$")
 
 
-def start_server(server: Server, tmp: Path) -> tuple[subprocess.Popen, str, int]:
+def start_server(server: Server, tmp: Path) -> tuple[subprocess.Popen, str, int, str | None]:
     """Starts it on CPU 0 and waits for its `listening on HOST:PORT` line (the seed's
-    server prints the bare port)."""
+    server prints the bare port), and for a metrics server its `metrics on URL` line."""
     out, err = tmp / f"{server.key}.out", tmp / f"{server.key}.err"
     with open(out, "w") as o, open(err, "w") as e:
         proc = spawn(server.argv, SERVER_CPU, o, e)
     deadline = time.monotonic() + START_TIMEOUT_S
+    wanted = 2 if server.metrics else 1
     while time.monotonic() < deadline:
-        first = out.read_text(errors="replace").split("\n", 1)
-        if len(first) == 2:
-            m = LISTENING.match(first[0])
-            if not m:
+        lines = out.read_text(errors="replace").split("\n")
+        if len(lines) > wanted:
+            m = LISTENING.match(lines[0])
+            url = METRICS_LINE.match(lines[1]) if server.metrics else None
+            if not m or (server.metrics and not url):
                 stop(proc)
-                raise RuntimeError(f"unexpected first line {first[0]!r}")
-            return proc, m.group(1) or "127.0.0.1", int(m.group(2))
+                raise RuntimeError(f"unexpected first lines {lines[:wanted]!r}")
+            return proc, m.group(1) or "127.0.0.1", int(m.group(2)), url.group(1) if url else None
         if proc.poll() is not None:
             break
         time.sleep(0.02)
@@ -280,6 +288,38 @@ def run_bench(argv: list[str], timeout: float, tmp: Path) -> dict:
     return result
 
 
+class Scraper:
+    """Scrapes a metrics URL every SCRAPE_INTERVAL_S on a thread while the load runs, as
+    Prometheus would (more often): scraping under load is part of what is measured."""
+
+    def __init__(self, url: str):
+        self.url, self.scrapes, self.failures, self.last = url, 0, 0, ""
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def scrape(self) -> str:
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as r:
+                self.last = r.read().decode()
+            self.scrapes += 1
+        except OSError:
+            self.failures += 1
+        return self.last
+
+    def _loop(self) -> None:
+        while not self._done.wait(SCRAPE_INTERVAL_S):
+            self.scrape()
+
+    def finish(self) -> dict:
+        self._done.set()
+        self._thread.join()
+        final = self.scrape()  # after the load: every greeting is counted by now
+        replies = sum(float(m.group(1)) for m in re.finditer(r"^greet_replies_total\{[^}]*\} (\S+)$", final, re.M))
+        return {"scrapes_during_load": self.scrapes - 1, "scrape_failures": self.failures,
+                "replies_counted": replies}
+
+
 def measure(server: Server, bench_argv: list[str], timeout: float, quiet_wait: float, run: Run) -> None:
     """One run: a fresh server, CPU sampled right before and after the load, peak RSS at
     the end, then the server stopped whatever happened."""
@@ -287,10 +327,14 @@ def measure(server: Server, bench_argv: list[str], timeout: float, quiet_wait: f
         tmp = Path(tmpname)
         proc = None
         try:
-            proc, host, port = start_server(server, tmp)
+            proc, host, port, metrics_url = start_server(server, tmp)
             waited, busy_before = wait_for_quiet(quiet_wait)  # also lets the server settle into its loop
             cpu0, busy0, t0 = cpu_us(proc.pid), busy_us(), time.monotonic()
-            res = run_bench([*bench_argv, "--host", host, "--port", str(port)], timeout, tmp)
+            scraper = Scraper(metrics_url) if metrics_url else None
+            try:
+                res = run_bench([*bench_argv, "--host", host, "--port", str(port)], timeout, tmp)
+            finally:
+                scraped = scraper.finish() if scraper else {}
             cpu1, busy1, t1 = cpu_us(proc.pid), busy_us(), time.monotonic()
             rss = vm_hwm_kib(proc.pid)
             crashed = proc.poll()
@@ -300,7 +344,7 @@ def measure(server: Server, bench_argv: list[str], timeout: float, quiet_wait: f
             others = busy1 - busy0 - (cpu1 - cpu0) - res["bench_cpu_us"]
             run.metrics = {"server_cpu_us": cpu1 - cpu0, "server_wall_s": t1 - t0, "rss_kib": rss,
                            "others_cpu_pct": max(0.0, 100 * others / ((t1 - t0) * 1e6)),
-                           "quiet_wait_s": waited, "busy_before_pct": busy_before}
+                           "quiet_wait_s": waited, "busy_before_pct": busy_before, **scraped}
             if crashed is not None:
                 run.status, run.note = "failed", f"server exited ({crashed}) during the load: {tail(tmp / (server.key + '.err'))}"
         except (RuntimeError, OSError) as e:
@@ -320,6 +364,11 @@ def greet_servers(bin_dir: Path) -> list[Server]:
     servers = [
         Server("sock", "greet-server", [str(bin_dir / "greet-server"), "--host", "127.0.0.1",
                                         "--port", "0", "--quiet", "--threads", "1"], ours=True),
+        # The same with --metrics on, scraped during the load: W1 only, for issue 8's target.
+        Server("sock-metrics", "greet-server --metrics", [str(bin_dir / "greet-server"), "--host", "127.0.0.1",
+                                                          "--port", "0", "--quiet", "--threads", "1",
+                                                          "--metrics", "127.0.0.1:0"],
+               ours=True, metrics=True, only=("W1",)),
         Server("floor", "floor (C epoll)", [str(bin_dir / "peer-floor-greet"), "0"]),
         Server("nginx", "nginx stream", ["bash", str(BENCH_DIR / "peers/run_nginx.sh"), "0"],
                unavailable=f"{' and '.join(nginx_missing)} not installed" if nginx_missing else ""),
@@ -412,11 +461,11 @@ def execute(plan: Plan, bin_dir: Path, only: set[str] | None, keys: set[str] | N
         for s in groups["lines"]:
             s.unavailable = s.unavailable or f"{line_load.name} (W5's load generator) not built"
     runs: list[Run] = []
-    total = plan.runs * sum(len(groups[c[1]]) for c in cases)
+    total = plan.runs * sum(len([s for s in groups[c[1]] if not s.only or c[0] in s.only]) for c in cases)
     began = time.monotonic()
     for rnd in range(plan.runs):
         for workload, group, params, argv, bound in cases:
-            servers = groups[group]
+            servers = [s for s in groups[group] if not s.only or workload in s.only]
             shift = rnd % len(servers)  # rotate who goes first, so no server always follows another
             for server in servers[shift:] + servers[:shift]:
                 run = Run(workload, server.key, params, rnd)
@@ -479,7 +528,8 @@ def summarize(runs: list[Run], plan: Plan, groups: dict) -> dict:
                  "runs": len(case), "ok_runs": len(ok),
                  "status": "ok" if ok else case[0].status, "note": next((c.note for c in case if c.note), "")}
         for k in ("completed", "errors", "rate", "cpu_us_per_op", "server_cpu_pct", "bench_cpu_pct",
-                  "rss_kib", "p99_beyond_delay_us", "p50", "p99", "p999", "mib_per_s", "others_cpu_pct"):
+                  "rss_kib", "p99_beyond_delay_us", "p50", "p99", "p999", "mib_per_s", "others_cpu_pct",
+                  "scrapes_during_load", "scrape_failures", "replies_counted"):
             v = med(case, k)
             if v is not None:
                 entry[k] = v
@@ -495,11 +545,11 @@ def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
     (and Asio's, for RSS and W5), same run."""
     rows = []
 
-    def paired(workload, metric, ref, params):
+    def paired(workload, metric, ref, params, ours="sock"):
         """Median over rounds of ours ÷ the reference in the same round: runs next to each
         other in time share the machine's state, so this cancels most of its drift."""
         qs = []
-        for mine in by_case(runs, workload, "sock", **params):
+        for mine in by_case(runs, workload, ours, **params):
             theirs = [r for r in by_case(runs, workload, ref, **params) if r.round == mine.round]
             if mine.status == "ok" and theirs and theirs[0].status == "ok":
                 a, b = mine.metrics.get(metric), theirs[0].metrics.get(metric)
@@ -507,14 +557,14 @@ def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
                     qs.append(a / b)
         return statistics.median(qs) if qs else None
 
-    def ratio(workload, metric, label, op, limit, ref="floor", suffix=""):
-        ours, other = summary.get(f"{workload}/sock{suffix}", {}), summary.get(f"{workload}/{ref}{suffix}", {})
+    def ratio(workload, metric, label, op, limit, ref="floor", suffix="", mine="sock"):
+        ours, other = summary.get(f"{workload}/{mine}{suffix}", {}), summary.get(f"{workload}/{ref}{suffix}", {})
         a, b = ours.get(metric), other.get(metric)
         params = {}
         if suffix:
             conns, size = suffix[1:].split("x")
             params = {"connections": int(conns), "size": int(size)}
-        q = paired(workload, metric, ref, params)
+        q = paired(workload, metric, ref, params, mine)
         name = workload
         if suffix:
             conns, size = suffix[1:].split("x")
@@ -531,6 +581,9 @@ def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
 
     ratio("W1", "cpu_us_per_op", "server CPU µs per greeting", "≤", 1.05)
     ratio("W1", "rate", "greetings/s", "≥", 0.97)
+    if "W1/sock-metrics" in summary:  # issue 8 section 3: scraped under load, within 2% of off
+        ratio("W1", "cpu_us_per_op", "server CPU µs per greeting, --metrics on (scraped) vs off", "≤", 1.02,
+              ref="sock", mine="sock-metrics")
     ours = summary.get("W2/sock", {})
     served = ours.get("ok_runs") and ours.get("ok_runs") == ours.get("runs") \
         and ours.get("min_completed") == plan.w2_clients and ours.get("max_errors") == 0
@@ -609,7 +662,7 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
            f"{' '.join(meta['loadavg']['before_build'])}; at the end: {' '.join(meta['loadavg']['after'])} "
            "(other work on the machine shows here).", ""]
 
-    out += ["## Targets (issue 3, section 4; W5: issue 7, section 7)", "",
+    out += ["## Targets (issue 3, section 4; W5: issue 7, section 7; metrics on vs off: issue 8, section 3)", "",
             "Ratio: ours over the floor's (RSS and W5's second row: over Asio's) in the same round, median over the rounds "
             "(runs next to each other in time share the machine's state, so pairing them cancels most "
             "of its drift). The ours and reference columns are the medians of the tables below.", ""]
@@ -642,6 +695,15 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
                     "work with each server more than the servers alone; CPU per greeting still compares "
                     "the servers). \"Others' CPU %\": what other processes used of the two benchmark "
                     "CPUs during the load, in % of one CPU.", ""])
+        scraped = summary.get("W1/sock-metrics", {})
+        if scraped.get("ok_runs"):
+            out.extend([f"greet-server --metrics is the same server with `--metrics 127.0.0.1:0`, its /metrics "
+                        f"fetched every {SCRAPE_INTERVAL_S:g} s during the load (median "
+                        f"{num(scraped.get('scrapes_during_load'))} scrapes per run, "
+                        f"{num(scraped.get('scrape_failures'))} failed); after the load its replies counted "
+                        f"(median {num(scraped.get('replies_counted'))}) against greet-bench's completed greetings "
+                        f"(median {num(scraped.get('completed'))}; a reply sent as the load stops is counted by the "
+                        "server only).", ""])
     section("W2", "greet", f"W2 slow clients: {p.w2_clients:,} concurrent, each waits {p.w2_delay:g} s before sending",
             ["server", "completed (median; fewest)", "errors (median; most)", "p99 beyond the delay µs", "peak RSS KiB", "note"],
             lambda e: [f"{num(e.get('completed'))}; {num(e.get('min_completed'))}", f"{num(e.get('errors'))}; {num(e.get('max_errors'))}",
@@ -830,7 +892,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=BENCH_DIR,
                     help="where RESULTS.md, results.json and results.png go (default bench/)")
     ap.add_argument("--workloads", help="comma-separated subset, e.g. W1,W4 (for development)")
-    ap.add_argument("--servers", help="comma-separated subset of sock,floor,nginx,asio,asyncio,seed (for development)")
+    ap.add_argument("--servers", help="comma-separated subset of sock,sock-metrics,floor,nginx,asio,asyncio,seed (for development)")
     args = ap.parse_args()
 
     plan = SMOKE if args.smoke else FULL

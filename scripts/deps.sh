@@ -8,9 +8,10 @@ set -euo pipefail
 # bench/resolve's c-ares backend (the library itself never uses it). socat: a real client of
 # chat-server (tests/integration/chat_test.py). systemd: systemd-socket-activate runs
 # greet-server socket-activated, and systemd-analyze verifies the units in deploy/ (neither
-# needs systemd running).
+# needs systemd running). prometheus: promtool, which checks a live scrape of greet-server
+# --metrics (tests/integration/metrics_test.cpp).
 packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3
-  pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat systemd "$@")
+  pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat systemd prometheus "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

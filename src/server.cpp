@@ -2,6 +2,7 @@
 
 #include <sock/event_loop.hpp>
 #include <sock/systemd.hpp>
+#include <sock/metrics.hpp>
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -36,6 +37,9 @@ constexpr auto cancel_grace = 1s;
 constexpr int accept_batch = 64;
 // How often the service manager's STATUS= line is brought up to date (when it changed).
 constexpr auto status_interval = 1s;
+
+// The loop this thread runs for a server (server::current_loop).
+thread_local std::size_t this_loop = server::no_loop;
 
 bool out_of_descriptors(int e) noexcept {
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
@@ -131,7 +135,14 @@ struct server::worker {
         worker* w = nullptr;
     };
 
+    // Written by this loop's thread only, read by stats() from any: see loop_counter.
+    struct counters {
+        loop_counter accepted, paused_at_limit, paused_for_descriptors, accept_errors, handler_errors;
+    };
+
     server& srv;
+    const std::size_t index;
+    counters counted;
     std::vector<socket> own;  // this loop's SO_REUSEPORT sockets
     std::vector<listener> listeners;
     std::mutex loop_mutex;
@@ -151,7 +162,7 @@ struct server::worker {
     signal_handler signals;
     task_set connections;  // live handlers, destroyed if they outlast the stop
 
-    explicit worker(server& s) : srv(s) {}
+    worker(server& s, std::size_t i) : srv(s), index(i) {}
 
     // Runs fn on this worker's loop, if it is running.
     void post(std::function<void()> fn) {
@@ -197,7 +208,9 @@ struct server::worker {
                 if (max != 0) srv.connection_ended();
                 if (e == EINTR || e == ECONNABORTED) continue;
                 if (e == EAGAIN || e == EWOULDBLOCK) return false;
+                counted.accept_errors.add();
                 if (out_of_descriptors(e)) {
+                    counted.paused_for_descriptors.add();
                     // Level-triggered accept would spin: stop watching, retry after a pause.
                     log_limited("accept " + srv.bound_name(l.fd) + ": " +
                                 std::error_code(e, std::system_category()).message() +
@@ -212,7 +225,7 @@ struct server::worker {
                 return false;
             }
             if (max == 0) srv.active_.fetch_add(1, std::memory_order_relaxed);
-            srv.accepted_.fetch_add(1, std::memory_order_relaxed);
+            counted.accepted.add();
             start(async_socket(socket::adopt(fd, l.family, sock::kind::stream, 0, true), *loop));
         }
         return true;
@@ -226,6 +239,7 @@ struct server::worker {
             // No frame (out of memory, or the handler threw before its first suspension
             // point): this connection is dropped, the server goes on.
             srv.log(std::string("connection handler could not start: ") + e.what());
+            counted.handler_errors.add();
             srv.connection_ended();
             return;
         }
@@ -261,6 +275,7 @@ struct server::worker {
         auto& w = *static_cast<worker*>(ctx);
         --w.live;
         if (ex) {
+            w.counted.handler_errors.add();
             try {
                 std::rethrow_exception(ex);
             } catch (const std::exception& e) {
@@ -274,6 +289,7 @@ struct server::worker {
     }
 
     void pause_for_limit() {
+        counted.paused_at_limit.add();
         paused_by_limit.store(true);
         watch(false);
         // A connection may have ended between the check and the flag: look again.
@@ -402,6 +418,10 @@ struct server::worker {
     }
 
     void run(int signal_fd) {
+        this_loop = index;
+        struct forget_loop {
+            ~forget_loop() { this_loop = server::no_loop; }
+        } forget;
         event_loop l;
         // Whatever ends this function (a stop, a failure), no handler outlives its loop.
         struct cleanup {
@@ -506,7 +526,7 @@ server::server(server_config config, connection_handler handler)
     if (config_.threads == 0) config_.threads = std::max(1u, std::thread::hardware_concurrency());
     if (config_.listen.empty() && config_.inherited.empty())
         throw std::invalid_argument("server: nothing to listen on");
-    for (unsigned i = 0; i < config_.threads; ++i) workers_.push_back(std::make_unique<worker>(*this));
+    for (unsigned i = 0; i < config_.threads; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
     const bool stream = config_.type == sock::kind::stream;
 
     for (const auto& configured : config_.listen) {
@@ -633,6 +653,24 @@ void server::connection_ended() {
         else w->loop->post([wp = w.get()] { wp->resume_accepting(); });
     }
 }
+
+std::size_t server::accepted() const noexcept { return stats().accepted; }
+
+server_stats server::stats() const noexcept {
+    server_stats s;
+    s.active = active_.load(std::memory_order_relaxed);
+    for (const auto& w : workers_) {
+        const auto& c = w->counted;
+        s.accepted += c.accepted.value();
+        s.paused_at_limit += c.paused_at_limit.value();
+        s.paused_for_descriptors += c.paused_for_descriptors.value();
+        s.accept_errors += c.accept_errors.value();
+        s.handler_errors += c.handler_errors.value();
+    }
+    return s;
+}
+
+std::size_t server::current_loop() noexcept { return this_loop; }
 
 void server::stop() {
     if (!stop_requested_.exchange(true)) tell("STOPPING=1\nSTATUS=" + status());

@@ -3,9 +3,11 @@
 #include "greet/descriptor_limit.hpp"
 #include "greet/greeting.hpp"
 #include "greet/host.hpp"
+#include "greet/metrics.hpp"
 #include "greet/unix_socket.hpp"
 
 #include <sock/error.hpp>
+#include <sock/metrics_endpoint.hpp>
 #include <sock/server.hpp>
 
 #include <sys/socket.h>
@@ -81,13 +83,22 @@ sock::task<> finish(sock::async_socket& conn, bool input_waiting) {
     }
 }
 
-sock::task<> serve_datagrams(sock::async_socket s, const server_config& config) {
+/// A reply's kind, or the failure of the call that sent it.
+void count_reply(loop_counts& counts, std::string_view reply, std::error_code ec,
+                 sock::loop_counter loop_counts::*failed) noexcept {
+    if (ec) (counts.*failed).add();
+    else if (reply == welcome) counts.welcome.add();
+    else counts.go_out.add();
+}
+
+sock::task<> serve_datagrams(sock::async_socket s, const server_config& config, loop_counts* counts) {
     std::array<char, max_message> buf;
     for (;;) {
         std::error_code ec;
         auto [n, sender] = co_await s.recvfrom_into(buf, ec);
         if (ec == std::errc::operation_canceled) co_return;  // the server is stopping
         if (ec) {
+            if (counts) counts->recvfrom_errors.add();
             write_line(2, "udp client: recvfrom: " + sock::error_reason(ec));
             continue;
         }
@@ -95,6 +106,7 @@ sock::task<> serve_datagrams(sock::async_socket s, const server_config& config) 
         const auto reply = reply_to(message);
         co_await s.sendto(reply, sender, ec);
         if (ec == std::errc::operation_canceled) co_return;
+        if (counts) count_reply(*counts, reply, ec, &loop_counts::sendto_errors);
         if (ec) write_line(2, sender.to_string() + ": sendto: " + sock::error_reason(ec));
         else if (!config.quiet)
             write_line(1, sender.to_string() + ": " + summary(message) + " -> " + std::string(reply));
@@ -103,7 +115,10 @@ sock::task<> serve_datagrams(sock::async_socket s, const server_config& config) 
 
 }  // namespace
 
-sock::task<> serve_connection(sock::async_socket conn, const server_config& config) {
+sock::task<> serve_connection(sock::async_socket conn, const server_config& config,
+                              loop_counts* counts) {
+    // The loop's time of the wakeup that accepted this connection: no clock read here.
+    const auto accepted = conn.loop()->now();
     conn.settimeout(config.timeout);
     // The read completes only once data is there, so the bytes can land in a buffer shared
     // by every connection of this thread: frames stay small (10,000 idle clients cost a
@@ -115,8 +130,9 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
     std::error_code ec;
     const std::size_t n = co_await conn.recv_into(buf, ec);
     if (ec) {
-        write_line(2, peer_name(conn) + ": " +
-                          (ec == std::errc::timed_out ? "time out" : "recv: " + sock::error_reason(ec)));
+        const bool timed_out = ec == std::errc::timed_out;
+        if (counts) (timed_out ? counts->timeouts : counts->recv_errors).add();
+        write_line(2, peer_name(conn) + ": " + (timed_out ? "time out" : "recv: " + sock::error_reason(ec)));
         co_return;
     }
     const std::string_view message(buf.data(), std::min(n, max_message));
@@ -124,6 +140,10 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
     std::string served;  // built now: buf may be reused once sendall waits
     if (!config.quiet) served = summary(message) + " -> " + std::string(reply);
     co_await conn.sendall(reply, ec);
+    if (counts) {
+        count_reply(*counts, reply, ec, &loop_counts::sendall_errors);
+        if (!ec) counts->latency.observe(std::chrono::steady_clock::now() - accepted);
+    }
     if (ec) {
         write_line(2, peer_name(conn) + ": sendall: " + sock::error_reason(ec));
         co_return;
@@ -150,18 +170,40 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     } else {
         engine.listen.push_back(listen_address(config.host, config.port, engine.type));
     }
-    // The handlers keep a reference to config, which outlives the server and its connections.
-    auto handler = config.udp ? sock::connection_handler([&config](sock::async_socket s) {
-        return serve_datagrams(std::move(s), config);
+    // The handlers keep a reference to config, which outlives the server and its connections,
+    // and to counted, set (with --metrics) before the server runs.
+    std::optional<metrics> counted;
+    auto counts = [&counted]() -> loop_counts* { return counted ? &counted->here() : nullptr; };
+    auto handler = config.udp ? sock::connection_handler([&config, counts](sock::async_socket s) {
+        return serve_datagrams(std::move(s), config, counts());
     })
-                              : sock::connection_handler([&config](sock::async_socket s) {
-                                    return serve_connection(std::move(s), config);
+                              : sock::connection_handler([&config, counts](sock::async_socket s) {
+                                    return serve_connection(std::move(s), config, counts());
                                 });
     engine.reuse_port = config.reuse_port;
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     sock::server server(std::move(engine), std::move(handler));
     if (!activated && !config.unix_path.empty()) file.emplace(config.unix_path);
+    // Up before the server runs, down after it returns: /healthz says 503 all through the
+    // graceful stop, while the listener above is already closed.
+    std::optional<sock::metrics_endpoint> endpoint;
+    if (!config.metrics.empty()) {
+        counted.emplace(server.loops());
+        const auto [host, port] = split_host_port(config.metrics);
+        sock::metrics_endpoint_config m;
+        m.listen = listen_address(host, port, sock::kind::stream);
+        m.routes.metrics = [&server, &counted] {
+            sock::metrics_text out;
+            server.write_metrics(out);
+            counted->write(out);
+            return out.str();
+        };
+        m.routes.healthy = [&server] { return !server.stopping(); };
+        m.log = [](std::string_view line) { write_line(2, std::string(line)); };
+        endpoint.emplace(std::move(m));
+    }
     for (const auto& where : server.addresses()) write_line(1, "listening on " + where.to_string());
+    if (endpoint) write_line(1, "metrics on http://" + endpoint->address().to_string() + "/metrics");
     server.run();
 }
 

@@ -14,6 +14,8 @@
 
 namespace greet {
 
+struct loop_counts;
+
 struct server_config {
     std::string host{"localhost"};
     std::uint16_t port = 8001;
@@ -33,10 +35,13 @@ struct server_config {
     /// Share the port with other processes that ask for it too (SO_REUSEPORT), for a restart
     /// without downtime; without it a port in use is an error.
     bool reuse_port = false;
+    /// Non-empty: "HOST:PORT" where /metrics and /healthz are served over HTTP.
+    std::string metrics;
 };
 
 /// Binds as configured (or, given `inherited` listening sockets, serves those instead: socket
-/// activation), prints "listening on ADDRESS" to stdout for each, and serves until SIGINT or
+/// activation), prints "listening on ADDRESS" to stdout for each (with metrics, then "metrics
+/// on http://ADDRESS/metrics"), and serves until SIGINT or
 /// SIGTERM, then lets connections in flight finish and returns. SIGHUP changes nothing
 /// (sock::server logs "received SIGHUP: nothing to reload, ignored"). Under a service manager
 /// it notifies it (READY=1...: sock::server_config::notify). Throws sock::error when it
@@ -48,7 +53,8 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
 /// most max_message bytes); the reply follows, then the connection closes with a clean end
 /// of stream even if the client sent more (drained for at most a second). A client that
 /// said nothing in time is logged as "time out" and closed without a reply. config must
-/// outlive the task.
-sock::task<> serve_connection(sock::async_socket conn, const server_config& config);
+/// outlive the task. counts, if not null, are the calling loop's, and count how it ended.
+sock::task<> serve_connection(sock::async_socket conn, const server_config& config,
+                              loop_counts* counts = nullptr);
 
 }  // namespace greet

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -72,6 +73,21 @@ struct server_config {
     std::function<void(std::string_view)> log{};
 };
 
+class metrics_text;
+
+/// What a server has done since it started, summed over its loops when asked: each loop
+/// counts its own (loop_counter), so counting takes no lock and shares no cache line.
+struct server_stats {
+    std::uint64_t accepted = 0;  ///< connections accepted
+    std::uint64_t active = 0;    ///< connections being served now
+    std::uint64_t paused_at_limit = 0;        ///< accepting paused at max_connections
+    std::uint64_t paused_for_descriptors = 0; ///< accepting paused for 100 ms: no descriptors
+    std::uint64_t accept_errors = 0;   ///< accept4 failures (running out of descriptors too)
+    std::uint64_t handler_errors = 0;  ///< handlers that could not start or threw
+    // The PROXY protocol's "headers rejected" counter goes here (and in server.cpp's
+    // worker::counters, server::stats, server_metrics.cpp).
+};
+
 /// A multi-loop server: N event loops on N threads, each with its own SO_REUSEPORT listener
 /// (Unix and inherited sockets: one listener, shared), running a coroutine per connection.
 class server {
@@ -96,7 +112,19 @@ public:
     /// Connections being served now.
     std::size_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
     /// Connections accepted since the start.
-    std::size_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
+    std::size_t accepted() const noexcept;
+    /// The counters of every loop, summed; safe from any thread, at any time.
+    server_stats stats() const noexcept;
+    /// Appends stats() as Prometheus families (sock_connections_accepted_total...) to out.
+    void write_metrics(metrics_text& out) const;
+    /// True once a graceful stop has begun (stop(), SIGINT, SIGTERM): what a health check says.
+    bool stopping() const noexcept { return stop_requested_.load(); }
+    /// Event loops (threads) it runs.
+    std::size_t loops() const noexcept { return workers_.size(); }
+    /// On a thread running one of a server's loops: that loop's number, from 0 to loops() - 1,
+    /// to index per-loop state (per_loop<T>) from a handler. Elsewhere: no_loop.
+    static std::size_t current_loop() noexcept;
+    static constexpr std::size_t no_loop = static_cast<std::size_t>(-1);
 
 private:
     struct worker;
@@ -117,7 +145,6 @@ private:
     std::vector<socket> shared_;  // Unix and inherited listeners, one for all loops
     std::vector<std::unique_ptr<worker>> workers_;
     std::atomic<std::size_t> active_{0};
-    std::atomic<std::size_t> accepted_{0};
     std::atomic<bool> stop_requested_{false};
     std::atomic<std::size_t> stopped_listening_{0};  // loops that have closed their listeners
     std::atomic<bool> running_{false};

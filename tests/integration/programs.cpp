@@ -1,5 +1,7 @@
 #include "programs.hpp"
 
+#include <sock/create.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -103,6 +105,15 @@ temp_dir::temp_dir() {
 temp_dir::~temp_dir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+}
+
+std::string greet_once(std::uint16_t port, const std::string& message) {
+    auto c = sock::create_connection({"127.0.0.1", port}, std::chrono::seconds(10));
+    c.settimeout(10.0);
+    c.sendall(message);
+    std::string reply;
+    for (std::string part; !(part = c.recv(1024)).empty();) reply += part;
+    return reply;
 }
 
 std::size_t count_lines(const std::string& text) {

@@ -60,6 +60,9 @@ private:
     std::string path_;
 };
 
+/// Connects to 127.0.0.1:port, sends message, returns everything read to end of stream.
+std::string greet_once(std::uint16_t port, const std::string& message = "1");
+
 /// Text with its lines counted, for "exactly one line" checks.
 std::size_t count_lines(const std::string& text);
 

@@ -16,15 +16,6 @@ namespace {
 using namespace greet_test;
 using namespace std::chrono_literals;
 
-std::string greet_once(std::uint16_t port, const std::string& message = "1") {
-    auto c = sock::create_connection({"127.0.0.1", port}, 10s);
-    c.settimeout(10.0);
-    c.sendall(message);
-    std::string reply;
-    for (std::string part; !(part = c.recv(1024)).empty();) reply += part;
-    return reply;
-}
-
 /// Sends SIGHUP once the process handles it, then checks it is still running.
 void hang_up(child_process& p) {
     ASSERT_TRUE(wait_until_handled(p.pid(), SIGHUP, 10s));

@@ -2,11 +2,13 @@
 // counted by replacing operator new in this test binary.
 
 #include <sock/create.hpp>
+#include <sock/metrics.hpp>
 #include <sock/server.hpp>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <new>
 #include <string_view>
@@ -35,6 +37,21 @@ sock::task<> greet(sock::async_socket conn) {
     co_await conn.sendall(std::string_view(buf, n) == "1" ? "welcome to server!" : "please go out!");
 }
 
+/// What greet-server counts with --metrics: a reply counter and a latency histogram per loop.
+struct counted {
+    sock::loop_counter replies;
+    sock::loop_histogram latency{sock::latency_buckets()};
+};
+sock::per_loop<counted>* counts = nullptr;
+
+sock::task<> counted_greet(sock::async_socket conn) {
+    const auto start = conn.loop()->now();
+    co_await greet(std::move(conn));
+    auto& mine = (*counts)[sock::server::current_loop()];
+    mine.replies.add();
+    mine.latency.observe(std::chrono::steady_clock::now() - start);
+}
+
 void one_greeting(std::uint16_t port) {
     auto c = sock::create_connection({"127.0.0.1", port});
     c.sendall("1");
@@ -43,12 +60,12 @@ void one_greeting(std::uint16_t port) {
     ASSERT_EQ(reply, "welcome to server!");  // and the server has closed: its handler is done
 }
 
-TEST(FastPath, NoAllocationPerConnection) {
+void expect_no_allocation_per_connection(sock::connection_handler handler) {
     sock::server_config config;
     config.listen = {{"127.0.0.1", 0}};
     config.threads = 1;
     config.handle_signals = false;
-    sock::server server(std::move(config), greet);
+    sock::server server(std::move(config), std::move(handler));
     const auto port = server.addresses().front().port();
     std::thread loop([&] {
         on_server_thread = true;
@@ -67,6 +84,21 @@ TEST(FastPath, NoAllocationPerConnection) {
     // A handful at most (a vector growing once); never one per connection.
     EXPECT_LE(after - before, 5u) << (after - before) << " allocations for " << measured
                                   << " connections";
+}
+
+TEST(FastPath, NoAllocationPerConnection) { expect_no_allocation_per_connection(greet); }
+
+TEST(FastPath, CountingPerLoopAllocatesNothingEither) {
+    sock::per_loop<counted> per_loop(1);
+    counts = &per_loop;
+    expect_no_allocation_per_connection(counted_greet);
+    EXPECT_EQ(per_loop[0].replies.value(), 1300u);
+    sock::histogram_snapshot latency;
+    per_loop[0].latency.add_to(latency);
+    std::uint64_t observed = 0;
+    for (auto n : latency.counts) observed += n;
+    EXPECT_EQ(observed, 1300u);
+    counts = nullptr;
 }
 
 }  // namespace
