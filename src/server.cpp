@@ -2,6 +2,8 @@
 
 #include <sock/event_loop.hpp>
 
+#include "proxy_accept.hpp"
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -141,6 +143,8 @@ struct server::worker {
     event_loop::clock::time_point last_log{};
     signal_handler signals;
     task_set connections;  // live handlers, destroyed if they outlast the stop
+    // Written by this loop only; server::proxy_rejected sums the loops' counts.
+    std::atomic<std::size_t> proxy_rejected{0};
 
     explicit worker(server& s) : srv(s) {}
 
@@ -209,10 +213,30 @@ struct server::worker {
         return true;
     }
 
+    // The handler, after the PROXY header when there must be one: the handler never sees it.
+    task<> serve_proxied(async_socket conn) {
+        std::error_code ec;
+        const address peer = conn.raw().getpeername(ec);
+        std::string why;
+        if (ec || !contains(srv.config_.proxy_from, peer))
+            why = "not a trusted front door (proxy_from)";
+        else
+            why = co_await detail::take_proxy_header(conn, srv.config_.proxy_timeout);
+        if (why.empty()) {
+            co_await srv.handler_(std::move(conn));
+            co_return;
+        }
+        proxy_rejected.store(proxy_rejected.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+        const std::string who = ec ? "a peer" : peer.is_unix() ? "a unix peer" : peer.to_string();
+        log_limited("PROXY header from " + who + ": " + why + "; closed");
+    }  // closing the connection without a reply
+
     void start(async_socket conn) {
         task<> t;
         try {
-            t = srv.handler_(std::move(conn));
+            t = srv.config_.proxy_protocol ? serve_proxied(std::move(conn))
+                                           : srv.handler_(std::move(conn));
         } catch (const std::exception& e) {
             // No frame (out of memory, or the handler threw before its first suspension
             // point): this connection is dropped, the server goes on.
@@ -426,6 +450,9 @@ server::server(server_config config, connection_handler handler)
     : config_(std::move(config)), handler_(std::move(handler)) {
     if (config_.threads == 0) config_.threads = std::max(1u, std::thread::hardware_concurrency());
     if (config_.listen.empty()) throw std::invalid_argument("server: nothing to listen on");
+    if (config_.proxy_protocol && config_.type != sock::kind::stream)
+        throw std::invalid_argument("server: proxy_protocol needs a stream server (PROXY headers "
+                                    "begin connections, and datagrams have none)");
     for (unsigned i = 0; i < config_.threads; ++i) workers_.push_back(std::make_unique<worker>(*this));
     const bool stream = config_.type == sock::kind::stream;
 
@@ -515,6 +542,12 @@ void server::connection_ended() {
         if (w->loop == event_loop::current()) w->resume_accepting();
         else w->loop->post([wp = w.get()] { wp->resume_accepting(); });
     }
+}
+
+std::size_t server::proxy_rejected() const noexcept {
+    std::size_t n = 0;
+    for (const auto& w : workers_) n += w->proxy_rejected.load(std::memory_order_relaxed);
+    return n;
 }
 
 void server::stop() {

@@ -3,6 +3,7 @@
 #include <sock/address.hpp>
 #include <sock/async_socket.hpp>
 #include <sock/export.hpp>
+#include <sock/network.hpp>
 #include <sock/task.hpp>
 
 #include <atomic>
@@ -55,6 +56,18 @@ struct server_config {
     /// With handle_signals: what SIGHUP does. Empty: it is logged and otherwise ignored (never
     /// terminates the server). Runs on the first loop's thread.
     std::function<void()> on_hangup{};
+    /// PROXY protocol (v1 or v2, HAProxy's specification): every connection must begin with
+    /// a header from a front door in proxy_from, as behind nginx `proxy_protocol` or HAProxy
+    /// `send-proxy-v2`. The server takes it off before the handler runs (what follows stays
+    /// for the handler) and records the client on the socket: async_socket::getpeername
+    /// returns it. A LOCAL header (a health check) leaves the front door as the peer. Any
+    /// other peer, a malformed header, or none within proxy_timeout: closed without a reply,
+    /// counted in proxy_rejected(), logged at most once a second.
+    bool proxy_protocol = false;
+    /// The front doors trusted to send PROXY headers; by default loopback and Unix peers.
+    std::vector<network> proxy_from = loopback_networks();
+    /// How long a connection may take to send its whole header, however it arrives.
+    std::chrono::nanoseconds proxy_timeout = std::chrono::seconds(5);
     /// Where the server's own one-line messages go (accept failures, stops); stderr if empty.
     std::function<void(std::string_view)> log{};
 };
@@ -84,6 +97,9 @@ public:
     std::size_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
     /// Connections accepted since the start.
     std::size_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
+    /// Connections closed for their PROXY header (untrusted peer, malformed, too slow), summed
+    /// over the loops' own counters.
+    std::size_t proxy_rejected() const noexcept;
 
 private:
     struct worker;
