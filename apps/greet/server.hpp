@@ -3,12 +3,14 @@
 // greet-server's work: the greeting protocol on the sock::server engine.
 
 #include <sock/async_socket.hpp>
+#include <sock/network.hpp>
 #include <sock/task.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace greet {
 
@@ -31,6 +33,11 @@ struct server_config {
     /// Share the port with other processes that ask for it too (SO_REUSEPORT), for a restart
     /// without downtime; without it a port in use is an error.
     bool reuse_port = false;
+    /// Every connection begins with a PROXY protocol header (v1 or v2) from a front door in
+    /// proxy_from (HAProxy, nginx); the logs show the client it names.
+    bool proxy_protocol = false;
+    /// The front doors trusted to send it; loopback and Unix peers unless told otherwise.
+    std::vector<sock::network> proxy_from = sock::loopback_networks();
 };
 
 /// Binds as configured, prints "listening on ADDRESS" to stdout, and serves until SIGINT or
