@@ -6,9 +6,11 @@ set -euo pipefail
 # pkg-config, help2man, dpkg-dev (dpkg-shlibdeps), file and lintian: man pages, the .deb and
 # the consumer tests (tests/consumers). valgrind: the frame pool's exit test. libc-ares-dev:
 # bench/resolve's c-ares backend (the library itself never uses it). socat: a real client of
-# chat-server (tests/integration/chat_test.py).
+# chat-server (tests/integration/chat_test.py). haproxy, nginx and its stream module: the front
+# doors greet-server runs behind (tests/integration/front_door_test.py, deploy/).
 packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3
-  pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat "$@")
+  pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat
+  haproxy nginx libnginx-mod-stream "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
