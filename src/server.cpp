@@ -186,7 +186,13 @@ struct server::worker {
                 pause_for_limit();
                 return false;
             }
-            const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            // Behind a front door the peer decides whether the connection is served: taken
+            // from accept itself, which has it even if the peer has already reset.
+            const bool proxied = srv.config_.proxy_protocol;
+            ::sockaddr_storage peer;  // written by accept4 when read: not cleared for nothing
+            ::socklen_t peer_len = sizeof peer;
+            const int fd = ::accept4(l.fd, proxied ? reinterpret_cast<::sockaddr*>(&peer) : nullptr,
+                                     proxied ? &peer_len : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 const int e = errno;
                 if (max != 0) srv.connection_ended();
@@ -208,17 +214,24 @@ struct server::worker {
             }
             if (max == 0) srv.active_.fetch_add(1, std::memory_order_relaxed);
             srv.accepted_.fetch_add(1, std::memory_order_relaxed);
-            start(async_socket(socket::adopt(fd, l.family, sock::kind::stream, 0, true), *loop));
+            async_socket conn(socket::adopt(fd, l.family, sock::kind::stream, 0, true), *loop);
+            if (!proxied) {
+                start(std::move(conn));
+                continue;
+            }
+            launch([&] {
+                return serve_proxied(
+                    std::move(conn),
+                    address::from_native(reinterpret_cast<const ::sockaddr*>(&peer), peer_len));
+            });
         }
         return true;
     }
 
     // The handler, after the PROXY header when there must be one: the handler never sees it.
-    task<> serve_proxied(async_socket conn) {
-        std::error_code ec;
-        const address peer = conn.raw().getpeername(ec);
+    task<> serve_proxied(async_socket conn, address peer) {
         std::string why;
-        if (ec || !contains(srv.config_.proxy_from, peer))
+        if (!contains(srv.config_.proxy_from, peer))
             why = "not a trusted front door (proxy_from)";
         else
             why = co_await detail::take_proxy_header(conn, srv.config_.proxy_timeout);
@@ -228,15 +241,20 @@ struct server::worker {
         }
         proxy_rejected.store(proxy_rejected.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
-        const std::string who = ec ? "a peer" : peer.is_unix() ? "a unix peer" : peer.to_string();
+        const std::string who = peer.is_unix() ? "a unix peer" : peer.empty() ? "a peer" : peer.to_string();
         log_limited("PROXY header from " + who + ": " + why + "; closed");
     }  // closing the connection without a reply
 
     void start(async_socket conn) {
+        launch([&] { return srv.handler_(std::move(conn)); });
+    }
+
+    // Spawns the connection's task, which make() creates.
+    template <class Make>
+    void launch(Make make) {
         task<> t;
         try {
-            t = srv.config_.proxy_protocol ? serve_proxied(std::move(conn))
-                                           : srv.handler_(std::move(conn));
+            t = make();
         } catch (const std::exception& e) {
             // No frame (out of memory, or the handler threw before its first suspension
             // point): this connection is dropped, the server goes on.
