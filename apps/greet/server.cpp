@@ -115,6 +115,11 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
     static thread_local std::array<char, max_message + 1> buf;
     std::error_code ec;
     const std::size_t n = co_await conn.recv_into(buf, ec);
+    // Behind a front door, a connection of its own (a LOCAL header) that ends without a
+    // message is a health check (HAProxy's connect, header, reset): nothing to log or answer.
+    if (config.proxy_protocol && !conn.proxied() &&
+        ((!ec && n == 0) || ec == std::errc::connection_reset))
+        co_return;
     if (ec) {
         write_line(2, peer_name(conn) + ": " +
                           (ec == std::errc::timed_out ? "time out" : "recv: " + sock::error_reason(ec)));
