@@ -31,6 +31,7 @@ import processes
 TIMEOUT = 60  # seconds any one wait may take; never reached when all is well
 SKIP = 77
 CLIENTS = 32  # greet-bench's connections
+STARTED = []  # every process a case starts; none outlives the script, whatever fails
 DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy")
 
 
@@ -62,6 +63,7 @@ class Instance:
                 [os.path.join(bin_dir, "greet-server"), "--host", "127.0.0.1", "--port", "0",
                  "--threads", "1"] + (["--proxy-protocol"] if proxy else []),
                 stdout=out, stderr=err)
+        STARTED.append(self.proc)
         wait_for(f"{name} to listen", lambda: self.out().startswith("listening on ")
                  and "\n" in self.out())
         self.port = int(self.out().split("\n", 1)[0].rsplit(":", 1)[1])
@@ -107,6 +109,7 @@ class FrontDoor:
         self.log_path = os.path.join(tmp, kind + ".log")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        STARTED.append(self.proc)
         wait_for(f"{kind} to listen", self._listening)
 
     def _listening(self):
@@ -187,6 +190,7 @@ def case_drain(bin_dir, tmp, kind):
         proc = subprocess.Popen([os.path.join(bin_dir, "greet-bench"), "--host", "127.0.0.1",
                                  "--port", str(door.port), "--duration", "10", "--connections",
                                  str(CLIENTS), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        STARTED.append(proc)
         time.sleep(3)
         instances[0].proc.send_signal(signal.SIGTERM)
         drained = instances[0].proc.wait(TIMEOUT)
@@ -221,10 +225,16 @@ def main():
     os.environ["PATH"] += ":/usr/sbin"
     with tempfile.TemporaryDirectory(prefix="front-door-") as tmp:
         os.chmod(tmp, 0o755)  # nginx's workers run as another user
-        if case.endswith("_drain"):
-            case_drain(bin_dir, tmp, kind)
-        else:
-            case_replies(bin_dir, tmp, kind)
+        try:
+            if case.endswith("_drain"):
+                case_drain(bin_dir, tmp, kind)
+            else:
+                case_replies(bin_dir, tmp, kind)
+        finally:
+            for proc in STARTED:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
 
 
 if __name__ == "__main__":
