@@ -5,6 +5,8 @@
 #include "greet/host.hpp"
 #include "greet/server.hpp"
 
+#include <sock/network.hpp>
+
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -42,10 +44,22 @@ int main(int argc, char** argv) {
                                     "Listen on this Unix stream socket instead of TCP")
                          ->excludes(host)
                          ->excludes(port_opt);
-    app.add_flag("--udp", config.udp, "Answer UDP datagrams instead of TCP connections")
-        ->excludes(unix_opt);
+    auto* udp = app.add_flag("--udp", config.udp, "Answer UDP datagrams instead of TCP connections")
+                    ->excludes(unix_opt);
     auto* reuse = greet::cli::add_reuse_port_option(app, config.reuse_port)->excludes(unix_opt);
     greet::cli::add_engine_options(app, config.threads, config.max_connections);
+    auto* proxy = app.add_flag("--proxy-protocol", config.proxy_protocol,
+                               "Every connection begins with a PROXY protocol header (v1 or v2) "
+                               "from a trusted front door (HAProxy, nginx); logs show the client "
+                               "it names")
+                      ->excludes(udp);
+    std::string proxy_from = "127.0.0.0/8,::1/128,unix";
+    app.add_option("--proxy-from", proxy_from,
+                   "Front doors trusted to send PROXY headers: CIDR networks and 'unix', "
+                   "comma-separated")
+        ->capture_default_str()
+        ->check(greet::cli::networks())
+        ->needs(proxy);
     app.add_flag("--quiet", config.quiet, "No line per served client (time outs and errors are still logged)");
     app.add_option("--metrics", config.metrics,
                    "Serve Prometheus metrics at http://HOST:PORT/metrics and /healthz (200 while "
@@ -68,6 +82,7 @@ int main(int argc, char** argv) {
     std::vector<sock::socket> inherited;
     if (auto code = greet::cli::take_listen_fds(app, {host, port_opt, unix_opt, backlog, reuse}, inherited))
         return *code;
+    config.proxy_from = sock::parse_networks(proxy_from);  // checked above
 
     try {
         greet::run_server(config, std::move(inherited));

@@ -9,9 +9,11 @@ set -euo pipefail
 # chat-server (tests/integration/chat_test.py). systemd: systemd-socket-activate runs
 # greet-server socket-activated, and systemd-analyze verifies the units in deploy/ (neither
 # needs systemd running). prometheus: promtool, which checks a live scrape of greet-server
-# --metrics (tests/integration/metrics_test.cpp).
+# --metrics (tests/integration/metrics_test.cpp). haproxy, nginx and its stream module: the
+# front doors greet-server runs behind (tests/integration/front_door_test.py, deploy/).
 packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3
-  pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat systemd prometheus "$@")
+  pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat systemd prometheus
+  haproxy nginx libnginx-mod-stream "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

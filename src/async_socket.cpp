@@ -79,6 +79,32 @@ struct async_socket::ops {
         }
     }
 
+    static bool peek(detail::io_op& op) noexcept {
+        auto& a = as<std::size_t>(op);
+        auto& s = *op.owner;
+        for (;;) {
+            const auto got = ::recv(s.sock_.fileno(), a.in.data(), a.in.size(), MSG_PEEK);
+            // Nothing new since the last look: wait for the edge that more data brings. The
+            // queue is not empty, so `readable_` must not be left false for the next reader:
+            // try_now clears it only when this is retried, and on_io sets it on each edge.
+            // Once the peer has shut down, nothing new will come: report what there is.
+            if (got > 0 && static_cast<std::size_t>(got) <= a.result &&
+                static_cast<std::size_t>(got) < a.in.size() && !s.peer_closed_)
+                return false;
+            if (got >= 0) {
+                a.result = static_cast<std::size_t>(got);
+                return true;
+            }
+            if (errno == EINTR) continue;
+            if (would_block(errno)) {
+                s.urgent_ = false;
+                return false;
+            }
+            op.ec = errno_code();
+            return true;
+        }
+    }
+
     static bool write(detail::io_op& op, std::string_view out, std::size_t& n) noexcept {
         auto& s = *op.owner;
         for (;;) {
@@ -223,7 +249,8 @@ async_socket::async_socket(async_socket&& o) noexcept
       writable_(o.writable_),
       canceled_(o.canceled_),
       peer_closed_(o.peer_closed_),
-      urgent_(o.urgent_) {
+      urgent_(o.urgent_),
+      proxied_(std::move(o.proxied_)) {
     if (registered_) loop_->rebind(sock_.fileno(), *this);
 }
 
@@ -239,6 +266,7 @@ async_socket& async_socket::operator=(async_socket&& o) noexcept {
         canceled_ = o.canceled_;
         peer_closed_ = o.peer_closed_;
         urgent_ = o.urgent_;
+        proxied_ = std::move(o.proxied_);
         if (registered_) loop_->rebind(sock_.fileno(), *this);
     }
     return *this;
@@ -280,6 +308,30 @@ void async_socket::settimeout(double seconds) {
     if (!(seconds >= 0) || seconds != seconds || seconds > 1e12)
         throw std::invalid_argument("settimeout: timeout must be a finite number >= 0");
     timeout_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds));
+}
+
+address async_socket::getpeername() const {
+    return proxied_ ? proxied_->first : sock_.getpeername();
+}
+
+address async_socket::getpeername(std::error_code& ec) const {
+    if (!proxied_) return sock_.getpeername(ec);
+    ec.clear();
+    return proxied_->first;
+}
+
+address async_socket::getsockname() const {
+    return proxied_ ? proxied_->second : sock_.getsockname();
+}
+
+address async_socket::getsockname(std::error_code& ec) const {
+    if (!proxied_) return sock_.getsockname(ec);
+    ec.clear();
+    return proxied_->second;
+}
+
+void async_socket::set_proxied(address source, address destination) {
+    proxied_ = std::make_unique<std::pair<address, address>>(std::move(source), std::move(destination));
 }
 
 // -- waiting ----------------------------------------------------------------------------------
@@ -498,6 +550,13 @@ async_socket::awaiter<std::pair<std::size_t, address>> async_socket::recvfrom_in
     std::span<char> buf, std::error_code& ec) {
     return awaiter<std::pair<std::size_t, address>>(*this, "recvfrom", side::read, &ops::recvfrom,
                                                     &ec, {.in = buf});
+}
+async_socket::awaiter<std::size_t> async_socket::peek_into(std::span<char> buf, std::size_t seen) {
+    return awaiter<std::size_t>(*this, "recv", side::read, &ops::peek, nullptr, {.in = buf, .seen = seen});
+}
+async_socket::awaiter<std::size_t> async_socket::peek_into(std::span<char> buf, std::size_t seen,
+                                                           std::error_code& ec) {
+    return awaiter<std::size_t>(*this, "recv", side::read, &ops::peek, &ec, {.in = buf, .seen = seen});
 }
 async_socket::awaiter<std::size_t> async_socket::sendto(std::string_view data, const address& addr) {
     return awaiter<std::size_t>(*this, "sendto", side::write, &ops::sendto, nullptr,

@@ -4,6 +4,8 @@
 #include <sock/systemd.hpp>
 #include <sock/metrics.hpp>
 
+#include "proxy_accept.hpp"
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -137,7 +139,8 @@ struct server::worker {
 
     // Written by this loop's thread only, read by stats() from any: see loop_counter.
     struct counters {
-        loop_counter accepted, paused_at_limit, paused_for_descriptors, accept_errors, handler_errors;
+        loop_counter accepted, paused_at_limit, paused_for_descriptors, accept_errors, handler_errors,
+            proxy_rejected;
     };
 
     server& srv;
@@ -202,7 +205,13 @@ struct server::worker {
                 pause_for_limit();
                 return false;
             }
-            const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            // Behind a front door the peer decides whether the connection is served: taken
+            // from accept itself, which has it even if the peer has already reset.
+            const bool proxied = srv.config_.proxy_protocol;
+            ::sockaddr_storage peer;  // written by accept4 when read: not cleared for nothing
+            ::socklen_t peer_len = sizeof peer;
+            const int fd = ::accept4(l.fd, proxied ? reinterpret_cast<::sockaddr*>(&peer) : nullptr,
+                                     proxied ? &peer_len : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 const int e = errno;
                 if (max != 0) srv.connection_ended();
@@ -226,15 +235,46 @@ struct server::worker {
             }
             if (max == 0) srv.active_.fetch_add(1, std::memory_order_relaxed);
             counted.accepted.add();
-            start(async_socket(socket::adopt(fd, l.family, sock::kind::stream, 0, true), *loop));
+            async_socket conn(socket::adopt(fd, l.family, sock::kind::stream, 0, true), *loop);
+            if (!proxied) {
+                start(std::move(conn));
+                continue;
+            }
+            launch([&] {
+                return serve_proxied(
+                    std::move(conn),
+                    address::from_native(reinterpret_cast<const ::sockaddr*>(&peer), peer_len));
+            });
         }
         return true;
     }
 
+    // The handler, after the PROXY header when there must be one: the handler never sees it.
+    task<> serve_proxied(async_socket conn, address peer) {
+        std::string why;
+        if (!contains(srv.config_.proxy_from, peer))
+            why = "not a trusted front door (proxy_from)";
+        else
+            why = co_await detail::take_proxy_header(conn, srv.config_.proxy_timeout);
+        if (why.empty()) {
+            co_await srv.handler_(std::move(conn));
+            co_return;
+        }
+        counted.proxy_rejected.add();
+        const std::string who = peer.is_unix() ? "a unix peer" : peer.empty() ? "a peer" : peer.to_string();
+        log_limited("PROXY header from " + who + ": " + why + "; closed");
+    }  // closing the connection without a reply
+
     void start(async_socket conn) {
+        launch([&] { return srv.handler_(std::move(conn)); });
+    }
+
+    // Spawns the connection's task, which make() creates.
+    template <class Make>
+    void launch(Make make) {
         task<> t;
         try {
-            t = srv.handler_(std::move(conn));
+            t = make();
         } catch (const std::exception& e) {
             // No frame (out of memory, or the handler threw before its first suspension
             // point): this connection is dropped, the server goes on.
@@ -526,6 +566,9 @@ server::server(server_config config, connection_handler handler)
     if (config_.threads == 0) config_.threads = std::max(1u, std::thread::hardware_concurrency());
     if (config_.listen.empty() && config_.inherited.empty())
         throw std::invalid_argument("server: nothing to listen on");
+    if (config_.proxy_protocol && config_.type != sock::kind::stream)
+        throw std::invalid_argument("server: proxy_protocol needs a stream server (PROXY headers "
+                                    "begin connections, and datagrams have none)");
     for (unsigned i = 0; i < config_.threads; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
     const bool stream = config_.type == sock::kind::stream;
 
@@ -666,11 +709,14 @@ server_stats server::stats() const noexcept {
         s.paused_for_descriptors += c.paused_for_descriptors.value();
         s.accept_errors += c.accept_errors.value();
         s.handler_errors += c.handler_errors.value();
+        s.proxy_rejected += c.proxy_rejected.value();
     }
     return s;
 }
 
 std::size_t server::current_loop() noexcept { return this_loop; }
+
+std::size_t server::proxy_rejected() const noexcept { return stats().proxy_rejected; }
 
 void server::stop() {
     if (!stop_requested_.exchange(true)) tell("STOPPING=1\nSTATUS=" + status());

@@ -19,7 +19,9 @@ void server::write_metrics(metrics_text& out) const {
                "Failures by call: accept, or a connection handler that could not start or threw.");
     out.sample(s.accept_errors, {{"call", "accept"}});
     out.sample(s.handler_errors, {{"call", "handler"}});
-    // PROXY headers rejected (sock_proxy_headers_rejected_total) go here, from server_stats.
+    out.family("sock_proxy_headers_rejected_total", metric_type::counter,
+               "Connections closed for their PROXY header: untrusted peer, malformed, or too slow.");
+    out.sample(s.proxy_rejected);
 }
 
 }  // namespace sock

@@ -1,5 +1,6 @@
 #include "greet/cli.hpp"
 
+#include <sock/network.hpp>
 #include <sock/systemd.hpp>
 #include <sock/version.hpp>
 
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 namespace greet::cli {
@@ -175,6 +177,19 @@ CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
 }
 
 CLI::Validator port_number(std::uint64_t min) { return whole_number(min, 65535); }
+
+CLI::Validator networks() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            try {
+                sock::parse_networks(text);
+            } catch (const std::invalid_argument& e) {
+                return e.what();
+            }
+            return "";
+        },
+        "CIDR[,CIDR...]");
+}
 
 void add_engine_options(CLI::App& app, unsigned& threads, std::size_t& max_connections) {
     app.add_option("--threads", threads, "Event loops, one thread each; 0 = one per core")

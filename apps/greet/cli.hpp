@@ -85,4 +85,8 @@ CLI::Validator whole_number(std::uint64_t min, std::uint64_t max);
 /// The validator of --port values: whole numbers from min (0 or 1) to 65535.
 CLI::Validator port_number(std::uint64_t min = 0);
 
+/// Accepts a comma-separated list of networks (sock::parse_networks: "10.0.0.0/8,::1,unix");
+/// "--proxy-from: network 10.0.0.1/8: host bits are set (the network is 10.0.0.0/8)".
+CLI::Validator networks();
+
 }  // namespace greet::cli

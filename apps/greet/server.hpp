@@ -3,6 +3,7 @@
 // greet-server's work: the greeting protocol on the sock::server engine.
 
 #include <sock/async_socket.hpp>
+#include <sock/network.hpp>
 #include <sock/socket.hpp>
 #include <sock/task.hpp>
 
@@ -37,6 +38,11 @@ struct server_config {
     bool reuse_port = false;
     /// Non-empty: "HOST:PORT" where /metrics and /healthz are served over HTTP.
     std::string metrics;
+    /// Every connection begins with a PROXY protocol header (v1 or v2) from a front door in
+    /// proxy_from (HAProxy, nginx); the logs show the client it names.
+    bool proxy_protocol = false;
+    /// The front doors trusted to send it; loopback and Unix peers unless told otherwise.
+    std::vector<sock::network> proxy_from = sock::loopback_networks();
 };
 
 /// Binds as configured (or, given `inherited` listening sockets, serves those instead: socket

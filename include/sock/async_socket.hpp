@@ -7,6 +7,7 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -97,6 +98,23 @@ public:
     /// Sends one datagram to a numeric address or Unix path.
     awaiter<std::size_t> sendto(std::string_view data, const address& addr);
     awaiter<std::size_t> sendto(std::string_view data, const address& addr, std::error_code& ec);
+    /// Copies what is queued into buf without taking it (MSG_PEEK), once more than `seen`
+    /// bytes are queued (or at end of stream): for reading a header whose length is not known
+    /// yet, so that what follows it stays in the kernel for whoever reads next.
+    awaiter<std::size_t> peek_into(std::span<char> buf, std::size_t seen);
+    awaiter<std::size_t> peek_into(std::span<char> buf, std::size_t seen, std::error_code& ec);
+
+    /// The client: what a front door's PROXY header said (set_proxied), else the kernel's
+    /// peer (raw().getpeername()). sock::server fills it in before the handler runs.
+    address getpeername() const;
+    address getpeername(std::error_code& ec) const;
+    /// What the client connected to: the PROXY header's destination, else raw().getsockname().
+    address getsockname() const;
+    address getsockname(std::error_code& ec) const;
+    /// Records the ends a PROXY header gave, for getpeername and getsockname.
+    void set_proxied(address source, address destination);
+    /// Whether set_proxied was called: the peer is a front door speaking for a client.
+    bool proxied() const noexcept { return proxied_ != nullptr; }
 
     /// Shuts down a direction now (never waits).
     void shutdown(shut how) { sock_.shutdown(how); }
@@ -152,11 +170,14 @@ private:
     bool canceled_ = false;
     bool peer_closed_ = false;  // epoll saw RDHUP, HUP or ERR: reads never block again
     bool urgent_ = false;  // epoll saw EPOLLPRI since the last EAGAIN: see short_read_drains
+    // Held apart, so that a connection without a front door pays one null pointer for it.
+    std::unique_ptr<std::pair<address, address>> proxied_;
 
 public:
     /// What the calls take besides the socket; unused fields stay empty.
     struct op_args {
-        std::span<char> in{};          // recv_into, recvfrom_into
+        std::span<char> in{};          // recv_into, recvfrom_into, peek_into
+        std::size_t seen = 0;          // peek_into: complete only with more queued than this
         std::string_view out{};        // send, sendall, sendto
         std::size_t max = 0;           // recv: the buffer to allocate
         const address* to = nullptr;   // connect, sendto
@@ -189,13 +210,15 @@ public:
                 std::error_code* report, const op_args& a)
             : io_op(s, name, d, fn, report), in(a.in), out(a.out) {
             if constexpr (std::is_same_v<Result, std::string>) result.resize(a.max);
+            if constexpr (std::is_same_v<Result, std::size_t>) result = a.seen;  // peek_into's bar
             if (a.to != nullptr) {
                 to = a.to;
                 ec = native_peer(*a.to, peer, peer_len);
             }
         }
 
-        Result result{};  // sendall: bytes sent so far, reported even when it fails
+        Result result{};  // sendall: bytes sent so far, reported even when it fails; peek_into:
+                          // `seen` until it completes
         std::span<char> in;
         std::string_view out;
         ::sockaddr_storage peer{};  // recvfrom, sendto, connect

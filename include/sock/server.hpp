@@ -3,6 +3,7 @@
 #include <sock/address.hpp>
 #include <sock/async_socket.hpp>
 #include <sock/export.hpp>
+#include <sock/network.hpp>
 #include <sock/task.hpp>
 
 #include <atomic>
@@ -69,6 +70,18 @@ struct server_config {
     /// STOPPING=1 when a graceful stop begins, WATCHDOG=1 at half $WATCHDOG_USEC while every
     /// loop turns. Failures are logged; serving goes on. On when $NOTIFY_SOCKET is set.
     bool notify = std::getenv("NOTIFY_SOCKET") != nullptr;
+    /// PROXY protocol (v1 or v2, HAProxy's specification): every connection must begin with
+    /// a header from a front door in proxy_from, as behind nginx `proxy_protocol` or HAProxy
+    /// `send-proxy-v2`. The server takes it off before the handler runs (what follows stays
+    /// for the handler) and records the client on the socket: async_socket::getpeername
+    /// returns it. A LOCAL header (a health check) leaves the front door as the peer. Any
+    /// other peer, a malformed header, or none within proxy_timeout: closed without a reply,
+    /// counted in proxy_rejected(), logged at most once a second.
+    bool proxy_protocol = false;
+    /// The front doors trusted to send PROXY headers; by default loopback and Unix peers.
+    std::vector<network> proxy_from = loopback_networks();
+    /// How long a connection may take to send its whole header, however it arrives.
+    std::chrono::nanoseconds proxy_timeout = std::chrono::seconds(5);
     /// Where the server's own one-line messages go (accept failures, stops); stderr if empty.
     std::function<void(std::string_view)> log{};
 };
@@ -84,8 +97,7 @@ struct server_stats {
     std::uint64_t paused_for_descriptors = 0; ///< accepting paused for 100 ms: no descriptors
     std::uint64_t accept_errors = 0;   ///< accept4 failures (running out of descriptors too)
     std::uint64_t handler_errors = 0;  ///< handlers that could not start or threw
-    // The PROXY protocol's "headers rejected" counter goes here (and in server.cpp's
-    // worker::counters, server::stats, server_metrics.cpp).
+    std::uint64_t proxy_rejected = 0;  ///< closed for their PROXY header (see proxy_protocol)
 };
 
 /// A multi-loop server: N event loops on N threads, each with its own SO_REUSEPORT listener
@@ -113,6 +125,9 @@ public:
     std::size_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
     /// Connections accepted since the start.
     std::size_t accepted() const noexcept;
+    /// Connections closed for their PROXY header (untrusted peer, malformed, too slow), summed
+    /// over the loops' own counters.
+    std::size_t proxy_rejected() const noexcept;
     /// The counters of every loop, summed; safe from any thread, at any time.
     server_stats stats() const noexcept;
     /// Appends stats() as Prometheus families (sock_connections_accepted_total...) to out.

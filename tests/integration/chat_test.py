@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 
+import processes
+
 TIMEOUT = 60  # seconds any one wait may take (sanitizer builds are slow); never reached when all is well
 SKIP = 77
 
@@ -51,13 +53,7 @@ class Server:
     def stop(self):
         for c in self.clients:
             c.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(TIMEOUT)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
+        return processes.stop(self.proc, TIMEOUT)
 
 
 class Client:
