@@ -193,12 +193,21 @@ def compile_block(block, mode, given, config, work):
         src.write_text(f'#line {block.line} "{readme}"\n' + block.code)
         libs = config.get("library", [])
         rpath = sorted({str(Path(lib).parent) for lib in libs if ".so" in Path(lib).name})
-        cmd = ([compiler] + flags + defines + includes + [str(src), "-o", str(stem)]
+        obj = stem.with_suffix(".o")
+        # Compiled, then linked: link options (-fsanitize=undefined) must not reach the
+        # compile, where they would undo a compile option (-fno-sanitize=function, which
+        # clang 14 needs for coroutines: "Cannot represent a difference across sections").
+        compile_cmd = [compiler] + flags + defines + includes + ["-c", str(src), "-o", str(obj)]
+        result = subprocess.run(compile_cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            return None, (f"does not compile:\n  {shlex.join(compile_cmd)}\n"
+                          + result.stdout + result.stderr)
+        cmd = ([compiler] + split_flags(config, "cxx_flags") + [str(obj), "-o", str(stem)]
                + split_flags(config, "link_flags") + config.get("link_option", []) + libs
                + ["-pthread"] + [f"-Wl,-rpath,{d}" for d in rpath])
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        return None, (f"does not compile:\n  {shlex.join(cmd)}\n"
+        return None, (f"does not {'compile' if mode == 'fragment' else 'link'}:\n  {shlex.join(cmd)}\n"
                       + result.stdout + result.stderr)
     return stem, None
 
