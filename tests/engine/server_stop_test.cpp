@@ -69,6 +69,42 @@ TEST(ServerStop, InFlightClientsFinishNewOnesAreRefusedRunReturnsNoDescriptorLea
     EXPECT_EQ(engine_test::open_fds(), fds_before);
 }
 
+// stop_delay ("lame duck"): stopping() is true at once, yet the server goes on accepting and
+// serving; a second stop() skips the rest of the delay and the stop goes on as without it.
+TEST(ServerStop, StopDelayKeepsAcceptingWhileStoppingUntilASecondStop) {
+    const int fds_before = engine_test::open_fds();
+    {
+        auto config = test_config({sock::address("127.0.0.1", 0)}, 1);
+        config.stop_delay = 1h;  // only the second stop() can end it within the test
+        config.grace = 60s;
+        server_thread srv(std::move(config), echo_after_posted);
+        const auto where = srv.address();
+        auto a = connect_to(where);
+        ASSERT_EQ(ask(a, "a1"), "hi:a1");
+
+        srv->stop();
+        EXPECT_TRUE(srv->stopping());
+        // This reply comes after the stop has been handled on the (only) loop.
+        EXPECT_EQ(ask(a, "a2"), "hi:a2");
+        auto b = connect_to(where);  // a new client, after the stop: still taken and served
+        EXPECT_EQ(ask(b, "b1"), "hi:b1");
+        a.close();
+        EXPECT_FALSE(srv.finished_within(200ms));  // no connection left, but the delay runs
+        EXPECT_TRUE(srv->stopping());
+
+        srv->stop();  // the second: the listener closes now, b finishes within the grace
+        EXPECT_EQ(ask(b, "b2"), "hi:b2");
+        sock::socket late(sock::family::inet);
+        late.settimeout(engine_test::client_timeout);
+        std::error_code ec;
+        late.connect(where, ec);
+        EXPECT_EQ(ec, std::errc::connection_refused) << "a connection was taken after the delay";
+        b.close();
+        EXPECT_TRUE(srv.finished_within(20s));
+    }
+    EXPECT_EQ(engine_test::open_fds(), fds_before);
+}
+
 TEST(ServerStop, AUnixListenerIsClosedAtStopToo) {
     engine_test::temp_dir dir;
     const auto path = sock::address::unix_path(dir.file("s.sock"));
