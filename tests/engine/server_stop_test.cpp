@@ -237,6 +237,34 @@ TEST(ServerStop, SigtermWithClientsInFlightAgainstGreetServer) {
     EXPECT_EQ(ec, std::errc::connection_refused);
 }
 
+// --stop-delay: after SIGTERM it still greets new clients; a second SIGTERM skips the rest of
+// the delay (and cancels what is in flight), and it exits 0.
+TEST(ServerStop, StopDelayServesAfterSigtermUntilASecondOneAgainstGreetServer) {
+    greet_test::child_process server(
+        {GREET_SERVER, "--port", "0", "--quiet", "--threads", "2", "--stop-delay", "3600"});
+    const auto line = server.read_line(greet_test::stream::out, 10s);
+    ASSERT_TRUE(line) << server.err();
+    std::smatch m;
+    const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+    ASSERT_TRUE(std::regex_match(*line, m, listening)) << *line;
+    const sock::address where("127.0.0.1", static_cast<std::uint16_t>(std::stoi(m[1])));
+
+    server.send_signal(SIGTERM);
+    const auto said = server.read_line(greet_test::stream::err, 10s);
+    ASSERT_TRUE(said) << server.err();
+    EXPECT_NE(said->find("SIGTERM"), std::string::npos) << *said;
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(where, "1"), "welcome to server!") << i;
+
+    server.send_signal(SIGTERM);
+    const auto code = server.wait(20s);
+    ASSERT_TRUE(code) << "still running 20 s after the second SIGTERM";
+    EXPECT_EQ(*code, 0) << server.err();
+    sock::socket late(sock::family::inet);
+    std::error_code ec;
+    late.connect(where, ec);
+    EXPECT_EQ(ec, std::errc::connection_refused);
+}
+
 #endif
 
 }  // namespace
