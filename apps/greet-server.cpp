@@ -19,8 +19,8 @@ int main(int argc, char** argv) {
                  name};
     greet::cli::add_conventions(
         app, name,
-        "Signals: SIGINT or SIGTERM stop it: clients in flight finish within 5 s (a second "
-        "signal cancels them), then it exits 0. SIGHUP is logged and ignored: there is nothing to "
+        "Signals: SIGINT or SIGTERM stop it: after --stop-delay, clients in flight finish within "
+        "5 s (a second signal skips the delay and cancels them), then it exits 0. SIGHUP is logged and ignored: there is nothing to "
         "reload.\n"
         "systemd: given sockets by socket activation (LISTEN_FDS) it serves those, and --host, "
         "--port, --unix, --backlog and --reuse-port are usage errors (the socket unit says where "
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     greet::server_config config;
     int port = greet::default_port;
     double timeout = greet::default_timeout_seconds;
+    double stop_delay = 0;
     auto* host = greet::cli::add_host_option(app, config.host, "Address or name to listen on");
     auto* port_opt = app.add_option("--port", port, "TCP or UDP port; 0 picks a free one")
                          ->capture_default_str()
@@ -76,8 +77,16 @@ int main(int argc, char** argv) {
             },
             ""));
 
+    app.add_option("--stop-delay", stop_delay,
+                   "Seconds it goes on serving after SIGINT or SIGTERM, /healthz already 503, "
+                   "before the listener closes: longer than a front door's health checks take to "
+                   "mark it down")
+        ->capture_default_str()
+        ->check(greet::cli::seconds_range(0));
+
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     config.port = static_cast<std::uint16_t>(port);
+    config.stop_delay = greet::cli::seconds(stop_delay);
     config.timeout = greet::cli::seconds(timeout);
     std::vector<sock::socket> inherited;
     if (auto code = greet::cli::take_listen_fds(app, {host, port_opt, unix_opt, backlog, reuse}, inherited))

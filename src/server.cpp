@@ -153,8 +153,9 @@ struct server::worker {
     std::atomic<bool> paused_by_limit{false};
     std::size_t live = 0;
     bool draining = false;
+    bool lame = false;  // in stop_delay: stopping, yet still accepting and serving
     bool backing_off = false;
-    worker_timer backoff, grace, last_call;
+    worker_timer backoff, lame_duck, grace, last_call;
     event_loop::clock::time_point last_log{};
     // The service manager's notifications, from the first loop only: the STATUS= line last
     // sent, and the watchdog's round, which every other loop echoes into its heartbeat.
@@ -337,8 +338,17 @@ struct server::worker {
             resume_accepting();
     }
 
-    void begin_stop() {
+    // Unless `now` (a second stop, hurry, the delay's end), serves on for stop_delay first.
+    void begin_stop(bool now) {
         if (draining) return;
+        if (!now && srv.config_.stop_delay > std::chrono::nanoseconds::zero()) {
+            if (lame) return;
+            lame = true;
+            lame_duck.fire = [](timer& t) { static_cast<worker_timer&>(t).w->begin_stop(true); };
+            loop->start(lame_duck, srv.config_.stop_delay);
+            return;
+        }
+        loop->cancel(lame_duck);
         // Connections the kernel completed before the stop are clients in flight too: take
         // those queued (within the limits), then close the listeners, so that later clients
         // are refused instead of waiting in a queue nobody reads.
@@ -371,6 +381,7 @@ struct server::worker {
 
     // The grace period is over: cancel what still waits, and end the loop soon regardless.
     void hurry() {
+        if (lame && !draining) begin_stop(true);  // no more stop_delay
         if (live == 0) return;
         loop->cancel(grace);
         srv.log(std::to_string(live) + " connection(s) still open after the grace period; cancelling");
@@ -406,7 +417,10 @@ struct server::worker {
             }
             const bool again = srv.stop_requested_.load();
             srv.log(std::string("received ") + signal_name(signo) +
-                    (again ? ": cancelling open connections" : ": stopping gracefully"));
+                    (again ? ": cancelling open connections"
+                     : srv.config_.stop_delay > std::chrono::nanoseconds::zero()
+                         ? ": stopping gracefully, after serving on for the stop delay"
+                         : ": stopping gracefully"));
             if (again) {
                 for (auto& w : srv.workers_) w->post([wp = w.get()] { wp->hurry(); });
             } else {
@@ -470,6 +484,7 @@ struct server::worker {
             ~cleanup() {
                 l.cancel(w.status);
                 l.cancel(w.watchdog);
+                l.cancel(w.lame_duck);
                 w.destroy_connections();
                 w.watch_nothrow(false);
                 if (w.signals.fd >= 0) {
@@ -489,7 +504,7 @@ struct server::worker {
             abort();
             return;
         }
-        backoff.w = grace.w = last_call.w = this;
+        backoff.w = lame_duck.w = grace.w = last_call.w = this;
         backoff.fire = [](timer& t) {
             auto& w = *static_cast<worker_timer&>(t).w;
             w.backing_off = false;
@@ -510,7 +525,7 @@ struct server::worker {
             watch(true);
         }
         if (srv.config_.notify && this == srv.workers_.front().get()) start_notifying();
-        if (srv.stop_requested_.load()) begin_stop();
+        if (srv.stop_requested_.load()) begin_stop(false);
         l.run();
     }
 };
@@ -719,8 +734,9 @@ std::size_t server::current_loop() noexcept { return this_loop; }
 std::size_t server::proxy_rejected() const noexcept { return stats().proxy_rejected; }
 
 void server::stop() {
-    if (!stop_requested_.exchange(true)) tell("STOPPING=1\nSTATUS=" + status());
-    for (auto& w : workers_) w->post([wp = w.get()] { wp->begin_stop(); });
+    const bool again = stop_requested_.exchange(true);
+    if (!again) tell("STOPPING=1\nSTATUS=" + status());
+    for (auto& w : workers_) w->post([wp = w.get(), again] { wp->begin_stop(again); });
 }
 
 void server::run() {

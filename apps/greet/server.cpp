@@ -187,6 +187,7 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
                                     return serve_connection(std::move(s), config, counts());
                                 });
     engine.reuse_port = config.reuse_port;
+    engine.stop_delay = config.stop_delay;
     engine.proxy_protocol = config.proxy_protocol;
     engine.proxy_from = config.proxy_from;
     engine.proxy_timeout = config.timeout;  // the header is the first thing a client must send

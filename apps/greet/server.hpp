@@ -38,6 +38,10 @@ struct server_config {
     bool reuse_port = false;
     /// Non-empty: "HOST:PORT" where /metrics and /healthz are served over HTTP.
     std::string metrics;
+    /// After SIGINT or SIGTERM, how long it goes on serving with /healthz at 503 before the
+    /// listener closes (sock::server_config::stop_delay): a front door's health check takes it
+    /// out meanwhile.
+    std::chrono::nanoseconds stop_delay{0};
     /// Every connection begins with a PROXY protocol header (v1 or v2) from a front door in
     /// proxy_from (HAProxy, nginx); the logs show the client it names.
     bool proxy_protocol = false;

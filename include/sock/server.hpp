@@ -45,6 +45,13 @@ struct server_config {
     /// Graceful stop: how long in-flight connections may go on after listening stops; then
     /// their pending calls fail with operation_canceled.
     std::chrono::nanoseconds grace = std::chrono::seconds(5);
+    /// "Lame duck": once a graceful stop begins, the server goes on accepting and serving for
+    /// stop_delay while stopping() is already true, so that a front door polling a health
+    /// check built on it (/healthz answering 503) takes the instance out before its listeners
+    /// close; then they close and the grace period runs as without it. Make it longer than
+    /// the front door's check interval times its failures to mark a server down. A second
+    /// stop() or signal skips what is left of it.
+    std::chrono::nanoseconds stop_delay{0};
     int backlog = 4096;
     /// Joins a port other processes already listen on with SO_REUSEPORT, sharing its
     /// connections, for a restart without downtime (start the new server, stop the old one).
@@ -117,8 +124,9 @@ public:
     /// at once (their connections destroyed) and joined, and the first failure is rethrown.
     /// When run returns or throws, no connection's coroutine frame or socket is left.
     void run();
-    /// Starts a graceful stop; safe from any thread, before or during run(). Connections
-    /// already queued are still taken, then the listeners close (later clients are refused).
+    /// Starts a graceful stop; safe from any thread, before or during run(). After
+    /// config.stop_delay (a second call skips it), connections already queued are still
+    /// taken, then the listeners close (later clients are refused).
     void stop();
 
     /// Connections being served now.

@@ -69,6 +69,42 @@ TEST(ServerStop, InFlightClientsFinishNewOnesAreRefusedRunReturnsNoDescriptorLea
     EXPECT_EQ(engine_test::open_fds(), fds_before);
 }
 
+// stop_delay ("lame duck"): stopping() is true at once, yet the server goes on accepting and
+// serving; a second stop() skips the rest of the delay and the stop goes on as without it.
+TEST(ServerStop, StopDelayKeepsAcceptingWhileStoppingUntilASecondStop) {
+    const int fds_before = engine_test::open_fds();
+    {
+        auto config = test_config({sock::address("127.0.0.1", 0)}, 1);
+        config.stop_delay = 1h;  // only the second stop() can end it within the test
+        config.grace = 60s;
+        server_thread srv(std::move(config), echo_after_posted);
+        const auto where = srv.address();
+        auto a = connect_to(where);
+        ASSERT_EQ(ask(a, "a1"), "hi:a1");
+
+        srv->stop();
+        EXPECT_TRUE(srv->stopping());
+        // This reply comes after the stop has been handled on the (only) loop.
+        EXPECT_EQ(ask(a, "a2"), "hi:a2");
+        auto b = connect_to(where);  // a new client, after the stop: still taken and served
+        EXPECT_EQ(ask(b, "b1"), "hi:b1");
+        a.close();
+        EXPECT_FALSE(srv.finished_within(200ms));  // no connection left, but the delay runs
+        EXPECT_TRUE(srv->stopping());
+
+        srv->stop();  // the second: the listener closes now, b finishes within the grace
+        EXPECT_EQ(ask(b, "b2"), "hi:b2");
+        sock::socket late(sock::family::inet);
+        late.settimeout(engine_test::client_timeout);
+        std::error_code ec;
+        late.connect(where, ec);
+        EXPECT_EQ(ec, std::errc::connection_refused) << "a connection was taken after the delay";
+        b.close();
+        EXPECT_TRUE(srv.finished_within(20s));
+    }
+    EXPECT_EQ(engine_test::open_fds(), fds_before);
+}
+
 TEST(ServerStop, AUnixListenerIsClosedAtStopToo) {
     engine_test::temp_dir dir;
     const auto path = sock::address::unix_path(dir.file("s.sock"));
@@ -195,6 +231,34 @@ TEST(ServerStop, SigtermWithClientsInFlightAgainstGreetServer) {
     EXPECT_EQ(*code, 0) << server.err();
     EXPECT_NE(server.err().find("SIGTERM"), std::string::npos) << server.err();
     // Stopped for good: nothing listens there any more.
+    sock::socket late(sock::family::inet);
+    std::error_code ec;
+    late.connect(where, ec);
+    EXPECT_EQ(ec, std::errc::connection_refused);
+}
+
+// --stop-delay: after SIGTERM it still greets new clients; a second SIGTERM skips the rest of
+// the delay (and cancels what is in flight), and it exits 0.
+TEST(ServerStop, StopDelayServesAfterSigtermUntilASecondOneAgainstGreetServer) {
+    greet_test::child_process server(
+        {GREET_SERVER, "--port", "0", "--quiet", "--threads", "2", "--stop-delay", "3600"});
+    const auto line = server.read_line(greet_test::stream::out, 10s);
+    ASSERT_TRUE(line) << server.err();
+    std::smatch m;
+    const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+    ASSERT_TRUE(std::regex_match(*line, m, listening)) << *line;
+    const sock::address where("127.0.0.1", static_cast<std::uint16_t>(std::stoi(m[1])));
+
+    server.send_signal(SIGTERM);
+    const auto said = server.read_line(greet_test::stream::err, 10s);
+    ASSERT_TRUE(said) << server.err();
+    EXPECT_NE(said->find("SIGTERM"), std::string::npos) << *said;
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(where, "1"), "welcome to server!") << i;
+
+    server.send_signal(SIGTERM);
+    const auto code = server.wait(20s);
+    ASSERT_TRUE(code) << "still running 20 s after the second SIGTERM";
+    EXPECT_EQ(*code, 0) << server.err();
     sock::socket late(sock::family::inet);
     std::error_code ec;
     late.connect(where, ec);

@@ -3,13 +3,15 @@
 
   front_door_test.py BIN_DIR CASE     CASE: haproxy nginx haproxy_drain nginx_drain
 
-Each case starts two `greet-server --proxy-protocol` instances on ports they pick (port 0),
-then the front door with deploy/haproxy.cfg (PROXY v2) or deploy/nginx.conf (PROXY v1), its
-addresses changed to those ports and to a free one for itself, from a temporary directory.
+Each case starts two `greet-server --proxy-protocol --metrics 127.0.0.1:0 --stop-delay 2`
+instances on ports they pick (port 0), then the front door with deploy/haproxy.cfg (PROXY v2,
+health checks on /healthz at each metrics port) or deploy/nginx.conf (PROXY v1), its addresses
+changed to those ports and to a free one for itself, from a temporary directory.
 - haproxy, nginx: every client gets its reply, and the instance that served it logs the
   client's own address and port (not the front door's).
 - *_drain: greet-bench through the front door for 10 s; at second 3 one instance gets SIGTERM
-  and must exit 0; no greeting may fail, and the other instance serves all the rest. Prints
+  (its /healthz says 503 at once, its listener closes 2 s later) and must exit 0; no greeting
+  may fail, and the other instance serves all the rest. Prints
   the figures (greetings/s through the front door and straight to an instance).
 Every wait is bounded; nothing asserts how long anything took. Exit 0 pass, 1 fail, 77
 skipped (haproxy or nginx missing: scripts/deps.sh installs them).
@@ -29,6 +31,7 @@ import time
 import processes
 
 TIMEOUT = 60  # seconds any one wait may take; never reached when all is well
+STOP_DELAY = 2  # seconds: longer than deploy/haproxy.cfg's checks take to mark one down
 SKIP = 77
 CLIENTS = 32  # greet-bench's connections
 STARTED = []  # every process a case starts; none outlives the script, whatever fails
@@ -52,8 +55,8 @@ def free_port():
 
 
 class Instance:
-    """greet-server --proxy-protocol (or without, for a direct figure), its stdout (one line
-    per client) in a file."""
+    """greet-server --proxy-protocol with metrics and a stop delay (or plain, for a direct
+    figure), its stdout (one line per client) in a file."""
 
     def __init__(self, bin_dir, tmp, name, proxy=True):
         self.out_path = os.path.join(tmp, name + ".out")
@@ -61,12 +64,20 @@ class Instance:
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [os.path.join(bin_dir, "greet-server"), "--host", "127.0.0.1", "--port", "0",
-                 "--threads", "1"] + (["--proxy-protocol"] if proxy else []),
+                 "--threads", "1"]
+                + (["--proxy-protocol", "--metrics", "127.0.0.1:0", "--stop-delay",
+                    str(STOP_DELAY)] if proxy else []),
                 stdout=out, stderr=err)
         STARTED.append(self.proc)
+        lines = 2 if proxy else 1  # "listening on ADDRESS", then "metrics on http://ADDRESS/..."
         wait_for(f"{name} to listen", lambda: self.out().startswith("listening on ")
-                 and "\n" in self.out())
-        self.port = int(self.out().split("\n", 1)[0].rsplit(":", 1)[1])
+                 and self.out().count("\n") >= lines)
+        head = self.out().split("\n")
+        self.port = int(head[0].rsplit(":", 1)[1])
+        if proxy:
+            m = re.fullmatch(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", head[1])
+            assert m, f"no metrics line: {head[1]!r}"
+            self.metrics_port = int(m.group(1))
 
     def out(self):
         with open(self.out_path, encoding="utf-8", errors="replace") as f:
@@ -95,6 +106,9 @@ class FrontDoor:
         replacements = {"127.0.0.1:8001": f"127.0.0.1:{self.port}",
                         "127.0.0.1:8011": f"127.0.0.1:{instances[0].port}",
                         "127.0.0.1:8012": f"127.0.0.1:{instances[1].port}"}
+        if kind == "haproxy":  # its health checks, on each instance's metrics port
+            replacements.update({"check port 9111": f"check port {instances[0].metrics_port}",
+                                 "check port 9112": f"check port {instances[1].metrics_port}"})
         for old, new in replacements.items():
             if old not in cfg:
                 raise AssertionError(f"deploy/{source} has no {old}")
