@@ -214,8 +214,11 @@ CLI::Option* add_host_option(CLI::App& app, std::string& host, const std::string
         ->capture_default_str()
         ->transform(
             [](std::string text) {
-                if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
-                    return text.substr(1, text.size() - 2);
+                // In place: returning substr() trips GCC 12's -Wmaybe-uninitialized at -O2.
+                if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+                    text.pop_back();
+                    text.erase(0, 1);
+                }
                 return text;
             },
             "", "brackets");
