@@ -1,10 +1,13 @@
 #include <sock/metrics_endpoint.hpp>
 
+#include <sock/coro.hpp>
+#include <sock/create.hpp>
 #include <sock/error.hpp>
 
 #include <array>
 #include <cstdio>
 #include <exception>
+#include <memory>
 
 namespace sock SOCK_API {
 
@@ -15,6 +18,7 @@ using namespace std::chrono_literals;
 // After the response: how long, and how much, a client may still send before the close.
 constexpr auto drain_time = 1s;
 constexpr std::size_t drain_limit = 64 * 1024;
+constexpr int listen_backlog = 64;
 
 constexpr std::string_view exposition_type = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view text_type = "text/plain; charset=utf-8";
@@ -238,10 +242,22 @@ server_config endpoint_server(const metrics_endpoint_config& c) {
     s.threads = 1;
     s.max_connections = c.max_connections;
     s.grace = 1s;
-    s.backlog = 64;
+    s.backlog = listen_backlog;
     s.handle_signals = false;  // the server it reports on handles them
     s.log = c.log;
     return s;
+}
+
+// Scrapes in flight on a host's loop, and the wake-up when one ends at the limit.
+struct scrape_room {
+    std::size_t open = 0;
+    async_event freed;
+};
+
+void scrape_done(void* room, std::exception_ptr) noexcept {
+    auto& r = *static_cast<scrape_room*>(room);
+    --r.open;
+    r.freed.set();
 }
 
 }  // namespace
@@ -249,22 +265,74 @@ server_config endpoint_server(const metrics_endpoint_config& c) {
 metrics_endpoint::metrics_endpoint(metrics_endpoint_config config)
     : routes_(std::move(config.routes)),
       timeout_(config.timeout),
+      max_connections_(config.max_connections),
       log_(config.log),
-      server_(endpoint_server(config),
-              [this](async_socket conn) { return serve_http(std::move(conn), routes_, timeout_); }),
-      thread_([this] {
-          try {
-              server_.run();
-          } catch (const std::exception& e) {
-              const std::string line = std::string("metrics endpoint: ") + e.what();
-              if (log_) log_(line);
-              else std::fprintf(stderr, "%s\n", line.c_str());
-          }
-      }) {}
+      own_(std::make_unique<server>(
+          endpoint_server(config),
+          [this](async_socket conn) { return serve_http(std::move(conn), routes_, timeout_); })) {
+    address_ = own_->addresses().front();
+    thread_ = std::thread([this] {
+        try {
+            own_->run();
+        } catch (const std::exception& e) {
+            log(std::string("metrics endpoint: ") + e.what());
+        }
+    });
+}
+
+metrics_endpoint::metrics_endpoint(metrics_endpoint_config config, server& host)
+    : routes_(std::move(config.routes)),
+      timeout_(config.timeout),
+      max_connections_(config.max_connections),
+      log_(config.log) {
+    server_options options;
+    options.family = config.listen.family();
+    options.backlog = listen_backlog;
+    socket listener = create_server(config.listen, options);
+    address_ = listener.getsockname();
+    // std::function must be copyable: the listener waits in a shared slot for the one call.
+    auto slot = std::make_shared<socket>(std::move(listener));
+    host.add_service([this, slot] { return serve_on_host(std::move(*slot)); });
+}
 
 metrics_endpoint::~metrics_endpoint() {
-    server_.stop();
+    if (!own_) return;
+    own_->stop();
     thread_.join();
+}
+
+void metrics_endpoint::log(const std::string& line) const {
+    if (log_) log_(line);
+    else std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+task<> metrics_endpoint::serve_on_host(socket listener) {
+    async_socket l(std::move(listener), *event_loop::current());
+    scrape_room room;
+    task_set scrapes;  // after room: destroyed first, while scrape_done can still count
+    for (;;) {
+        if (max_connections_ != 0 && room.open >= max_connections_) {
+            room.freed.clear();
+            co_await room.freed.wait();
+            continue;
+        }
+        std::error_code ec;
+        async_socket conn = co_await l.accept(ec);
+        if (ec == std::errc::operation_canceled) co_return;  // the loop is ending
+        if (ec) {
+            // Out of descriptors, most likely: a scrape can wait; the greetings come first.
+            log("metrics endpoint: accept " + address_.to_string() + ": " + error_reason(ec) +
+                "; pausing accepts for 100 ms");
+            try {
+                co_await sleep(100ms);
+            } catch (const error&) {
+                co_return;  // cancelled: the loop is ending
+            }
+            continue;
+        }
+        ++room.open;
+        scrapes.spawn(serve_http(std::move(conn), routes_, timeout_), &scrape_done, &room);
+    }
 }
 
 }  // namespace sock

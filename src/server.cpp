@@ -165,6 +165,7 @@ struct server::worker {
     std::atomic<std::uint64_t> heartbeat{0};
     signal_handler signals;
     task_set connections;  // live handlers, destroyed if they outlast the stop
+    task_set services;     // add_service's tasks (first loop only), destroyed with the loop
 
     worker(server& s, std::size_t i) : srv(s), index(i) {}
 
@@ -317,13 +318,7 @@ struct server::worker {
         --w.live;
         if (ex) {
             w.counted.handler_errors.add();
-            try {
-                std::rethrow_exception(ex);
-            } catch (const std::exception& e) {
-                w.srv.log(std::string("connection handler failed: ") + e.what());
-            } catch (...) {
-                w.srv.log("connection handler failed with a non-standard exception");
-            }
+            w.log_failure("connection handler", ex);
         }
         w.srv.connection_ended();
         if (w.draining && w.live == 0) w.loop->stop();
@@ -429,6 +424,34 @@ struct server::worker {
         }
     }
 
+    void start_services() {
+        for (const auto& make : srv.services_) {
+            try {
+                services.spawn(make(), &worker::on_service_done, this);
+            } catch (const std::exception& e) {
+                srv.log(std::string("service could not start: ") + e.what());
+            }
+        }
+    }
+
+    static void on_service_done(void* ctx, std::exception_ptr ex) noexcept {
+        if (ex) static_cast<worker*>(ctx)->log_failure("service", ex);
+    }
+
+    // One line for what a task threw: "connection handler failed: why".
+    void log_failure(const char* what, std::exception_ptr ex) noexcept {
+        try {
+            try {
+                std::rethrow_exception(ex);
+            } catch (const std::exception& e) {
+                srv.log(std::string(what) + " failed: " + e.what());
+            } catch (...) {
+                srv.log(std::string(what) + " failed with a non-standard exception");
+            }
+        } catch (...) {  // no memory for the line: the count above still says it
+        }
+    }
+
     // READY=1 and the timers that keep STATUS= and the watchdog going (first loop, notify on).
     void start_notifying() {
         if (srv.stop_requested_.load()) return;  // STOPPING=1 went first: never ready
@@ -485,6 +508,7 @@ struct server::worker {
                 l.cancel(w.status);
                 l.cancel(w.watchdog);
                 l.cancel(w.lame_duck);
+                w.services.destroy_all();
                 w.destroy_connections();
                 w.watch_nothrow(false);
                 if (w.signals.fd >= 0) {
@@ -524,7 +548,10 @@ struct server::worker {
         } else {
             watch(true);
         }
-        if (srv.config_.notify && this == srv.workers_.front().get()) start_notifying();
+        if (this == srv.workers_.front().get()) {
+            start_services();
+            if (srv.config_.notify) start_notifying();
+        }
         if (srv.stop_requested_.load()) begin_stop(false);
         l.run();
     }
@@ -732,6 +759,11 @@ server_stats server::stats() const noexcept {
 std::size_t server::current_loop() noexcept { return this_loop; }
 
 std::size_t server::proxy_rejected() const noexcept { return stats().proxy_rejected; }
+
+void server::add_service(std::function<task<>()> make) {
+    if (running_.load()) throw std::logic_error("server::add_service: the server is running");
+    services_.push_back(std::move(make));
+}
 
 void server::stop() {
     const bool again = stop_requested_.exchange(true);

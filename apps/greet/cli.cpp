@@ -213,12 +213,10 @@ CLI::Option* add_host_option(CLI::App& app, std::string& host, const std::string
     return app.add_option("--host", host, help + "; an IPv6 address also as [::1]")
         ->capture_default_str()
         ->transform(
-            [](std::string text) {
-                // In place: returning substr() trips GCC 12's -Wmaybe-uninitialized at -O2.
-                if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
-                    text.pop_back();
-                    text.erase(0, 1);
-                }
+            // By reference: a by-value string here trips GCC 12's -Wmaybe-uninitialized at -O2.
+            [](const std::string& text) {
+                if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
+                    return text.substr(1, text.size() - 2);
                 return text;
             },
             "", "brackets");

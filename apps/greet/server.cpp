@@ -200,8 +200,9 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     sock::server server(std::move(engine), std::move(handler));
     if (!activated && !config.unix_path.empty()) file.emplace(config.unix_path);
-    // Up before the server runs, down after it returns: /healthz says 503 all through the
-    // graceful stop, while the listener above is already closed.
+    // On the server's first loop, so that one loop is one thread (see metrics_endpoint): up
+    // when the server runs, and /healthz says 503 all through the graceful stop, while the
+    // listener above is already closed, until that loop's clients are done.
     std::optional<sock::metrics_endpoint> endpoint;
     if (!config.metrics.empty()) {
         counted.emplace(server.loops());
@@ -216,7 +217,7 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
         };
         m.routes.healthy = [&server] { return !server.stopping(); };
         m.log = [](std::string_view line) { write_line(2, std::string(line)); };
-        endpoint.emplace(std::move(m));
+        endpoint.emplace(std::move(m), server);
     }
     for (const auto& where : server.addresses()) write_line(1, "listening on " + where.to_string());
     if (endpoint) write_line(1, "metrics on http://" + endpoint->address().to_string() + "/metrics");

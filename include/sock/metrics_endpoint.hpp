@@ -71,27 +71,38 @@ struct metrics_endpoint_config {
     std::function<void(std::string_view)> log{};
 };
 
-/// /metrics and /healthz on a sock::server of its own (one loop, one thread), separate from
-/// the server it reports on: scrapes never run on that server's loops, and the endpoint keeps
-/// answering (/healthz 503) while that server stops gracefully.
+/// /metrics and /healthz, served either on the first loop of the server it reports on or on
+/// a sock::server of its own (one loop, one thread). Either way it keeps answering (/healthz
+/// 503) all through that server's graceful stop.
 class metrics_endpoint {
 public:
     /// Binds and listens at once (errors are sock::error, as server's), then serves on a new
     /// thread until destroyed.
     explicit metrics_endpoint(metrics_endpoint_config config);
-    /// Stops: scrapes in flight get a second, then the thread is joined.
+    /// Binds and listens at once, and serves on host's first loop once host.run() starts
+    /// (server::add_service), with no thread of its own: a process with one loop stays
+    /// single-threaded, so its system calls skip glibc's multi-threaded wrappers. Scrapes run
+    /// between that loop's connections, and the endpoint closes when that loop ends. Call
+    /// before host.run(); the endpoint must outlive it.
+    metrics_endpoint(metrics_endpoint_config config, server& host);
+    /// Stops: scrapes in flight get a second, then the thread (if any) is joined.
     ~metrics_endpoint();
     metrics_endpoint(const metrics_endpoint&) = delete;
     metrics_endpoint& operator=(const metrics_endpoint&) = delete;
 
     /// The address actually bound (port 0 filled in).
-    const sock::address& address() const { return server_.addresses().front(); }
+    const sock::address& address() const noexcept { return address_; }
 
 private:
+    task<> serve_on_host(socket listener);
+    void log(const std::string& line) const;
+
     metrics_routes routes_;
     std::chrono::nanoseconds timeout_;
+    std::size_t max_connections_;
     std::function<void(std::string_view)> log_;
-    server server_;
+    sock::address address_;
+    std::unique_ptr<server> own_;  // without a host: the endpoint's own server and thread
     std::thread thread_;
 };
 

@@ -144,6 +144,12 @@ public:
     bool stopping() const noexcept { return stop_requested_.load(); }
     /// Event loops (threads) it runs.
     std::size_t loops() const noexcept { return workers_.size(); }
+    /// Runs a task beside the connections, on the first loop (a metrics endpoint, a periodic
+    /// job), so that it needs no thread of its own: make() is called on that loop's thread
+    /// when run() starts. The task is no connection (not counted, not limited, not cancelled
+    /// by the grace period); it ends with its loop, after that loop's connections have
+    /// drained (or at once if the server fails), destroyed where it waits. Call before run().
+    void add_service(std::function<task<>()> make);
     /// On a thread running one of a server's loops: that loop's number, from 0 to loops() - 1,
     /// to index per-loop state (per_loop<T>) from a handler. Elsewhere: no_loop.
     static std::size_t current_loop() noexcept;
@@ -164,6 +170,7 @@ private:
 
     server_config config_;
     connection_handler handler_;
+    std::vector<std::function<task<>()>> services_;
     std::vector<address> bound_;
     std::vector<socket> shared_;  // Unix and inherited listeners, one for all loops
     std::vector<std::unique_ptr<worker>> workers_;

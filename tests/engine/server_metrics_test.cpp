@@ -7,6 +7,7 @@
 #include <sock/metrics_endpoint.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -192,6 +193,87 @@ TEST(MetricsEndpoint, ScrapesWhileLoadRunsSeeCountsThatOnlyGrow) {
     EXPECT_GE(scrapes.load(), 1);
     EXPECT_NE(get(endpoint.address(), "/metrics").find("\nsock_connections_accepted_total 400\n"),
               std::string::npos);
+}
+
+std::size_t threads_of_this_process() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+    return n;
+}
+
+TEST(MetricsEndpoint, OnTheServersFirstLoopItNeedsNoThreadOfItsOwn) {
+    std::optional<sock::metrics_endpoint> endpoint;  // outlives the server's run
+    const auto before = threads_of_this_process();
+    std::size_t with_endpoint = 0;
+    server_thread srv(test_config({sock::address("127.0.0.1", 0)}), engine_test::echo_hi,
+                      [&](sock::server& s) {
+                          auto c = endpoint_for(s);
+                          c.timeout = 100ms;
+                          endpoint.emplace(std::move(c), s);
+                          with_endpoint = threads_of_this_process();
+                      });
+    EXPECT_EQ(with_endpoint, before);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(ask(srv.address(), "x"), "hi:x");
+    const auto metrics = get(endpoint->address(), "/metrics");
+    EXPECT_EQ(status_line(metrics), "HTTP/1.1 200 OK");
+    EXPECT_NE(metrics.find("\nsock_connections_accepted_total 3\n"), std::string::npos) << metrics;
+    // Scrapes are not connections of the server.
+    EXPECT_EQ(srv->stats().accepted, 3u);
+    EXPECT_EQ(status_line(get(endpoint->address(), "/healthz")), "HTTP/1.1 200 OK");
+    EXPECT_EQ(status_line(http(endpoint->address(), "GET /metr")), "HTTP/1.1 408 Request Timeout");
+}
+
+TEST(MetricsEndpoint, OnTheFirstLoopHealthIs503ThroughTheStopAndItClosesWithTheLoop) {
+    auto config = test_config({sock::address("127.0.0.1", 0)});
+    config.grace = 60s;  // the held connection keeps the server stopping until the test ends it
+    std::optional<sock::metrics_endpoint> endpoint;
+    server_thread srv(std::move(config), engine_test::echo_hi,
+                      [&](sock::server& s) { endpoint.emplace(endpoint_for(s), s); });
+    auto held = connect_to(srv.address());
+    ASSERT_EQ(ask(held, "1"), "hi:1");
+    EXPECT_EQ(status_line(get(endpoint->address(), "/healthz")), "HTTP/1.1 200 OK");
+    srv->stop();
+    EXPECT_TRUE(eventually([&] {
+        sock::socket late(sock::family::inet);
+        std::error_code ec;
+        late.connect(srv.address(), ec);
+        return ec == std::errc::connection_refused;
+    }));
+    EXPECT_EQ(status_line(get(endpoint->address(), "/healthz")), "HTTP/1.1 503 Service Unavailable");
+    EXPECT_EQ(ask(held, "2"), "hi:2");
+    held.close();
+    EXPECT_TRUE(srv.finished_within(20s));
+    sock::socket late(sock::family::inet);
+    std::error_code ec;
+    late.connect(endpoint->address(), ec);
+    EXPECT_EQ(ec, std::errc::connection_refused) << "the endpoint outlived its loop";
+}
+
+TEST(MetricsEndpoint, OnTheFirstLoopScrapesBeyondItsLimitWaitTheirTurn) {
+    std::optional<sock::metrics_endpoint> endpoint;
+    server_thread srv(test_config({sock::address("127.0.0.1", 0)}), engine_test::echo_hi,
+                      [&](sock::server& s) {
+                          auto c = endpoint_for(s);
+                          c.max_connections = 1;
+                          endpoint.emplace(std::move(c), s);
+                      });
+    auto slow = connect_to(endpoint->address());
+    slow.sendall("GET /healthz HTTP/1.1\r\n");  // holds the one slot: its head is not done
+    std::string second;
+    std::atomic<bool> answered{false};
+    std::thread scraper([&] {
+        second = get(endpoint->address(), "/healthz");
+        answered = true;
+    });
+    // Gives a wrong endpoint time to answer out of turn; a right one never does, so this
+    // cannot fail on a slow machine, only miss a bug on one.
+    std::this_thread::sleep_for(50ms);
+    EXPECT_FALSE(answered.load());
+    slow.sendall("Host: t\r\n\r\n");
+    EXPECT_EQ(status_line(slow.recv(4096)), "HTTP/1.1 200 OK");
+    slow.close();
+    scraper.join();
+    EXPECT_EQ(status_line(second), "HTTP/1.1 200 OK");
 }
 
 }  // namespace

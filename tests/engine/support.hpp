@@ -22,6 +22,7 @@
 #include <coroutine>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -115,8 +116,11 @@ inline std::string ask(const sock::address& addr, std::string_view msg) {
 /// A sock::server running on its own thread; stops (gracefully) and joins on destruction.
 class server_thread {
 public:
-    server_thread(sock::server_config config, sock::connection_handler handler)
+    /// setup runs before run() starts (server::add_service and what builds on it).
+    server_thread(sock::server_config config, sock::connection_handler handler,
+                  const std::function<void(sock::server&)>& setup = {})
         : server_(std::move(config), std::move(handler)) {
+        if (setup) setup(server_);
         done_ = std::async(std::launch::async, [this] { server_.run(); });
     }
     ~server_thread() {
