@@ -272,8 +272,6 @@ async_socket& async_socket::operator=(async_socket&& o) noexcept {
     return *this;
 }
 
-async_socket::~async_socket() { release(); }
-
 void async_socket::release() noexcept {
     // Waiters still here are never resumed; their ops no longer belong to this socket.
     for (auto* op : {std::exchange(reader_, nullptr), std::exchange(writer_, nullptr)}) {

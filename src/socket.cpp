@@ -151,13 +151,6 @@ socket socket::from_fd(int fd) {
     return s;
 }
 
-socket::socket(socket&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      family_(other.family_),
-      type_(other.type_),
-      proto_(other.proto_),
-      timeout_(other.timeout_) {}
-
 socket& socket::operator=(socket&& other) noexcept {
     if (this != &other) {
         close();
@@ -169,8 +162,6 @@ socket& socket::operator=(socket&& other) noexcept {
     }
     return *this;
 }
-
-socket::~socket() { close(); }
 
 void socket::close() noexcept {
     // Never retry close on EINTR: on Linux the descriptor is already gone and may be reused.

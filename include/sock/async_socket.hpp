@@ -69,7 +69,11 @@ public:
     explicit async_socket(socket s);
     async_socket(async_socket&& other) noexcept;
     async_socket& operator=(async_socket&& other) noexcept;
-    ~async_socket();
+    /// Closes the socket; waiters left are never resumed. Inline for the moved-from ones,
+    /// which own nothing (a connection's socket is moved several times on its way).
+    ~async_socket() {
+        if (sock_ || registered_ || reader_ != nullptr || writer_ != nullptr) release();
+    }
 
     /// Receives at most max bytes; "" at end of stream.
     awaiter<std::string> recv(std::size_t max);

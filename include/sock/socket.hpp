@@ -117,12 +117,21 @@ public:
     static socket invalid() noexcept { return socket(adopt_tag{}, -1, sock::family::unspec,
                                                      sock::kind::stream, 0); }
 
-    socket(socket&& other) noexcept;
+    // Inline: a connection's socket is moved several times on its way to a handler, and each
+    // moved-from one is destroyed; those cost a few instructions this way, not calls.
+    socket(socket&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)),
+          family_(other.family_),
+          type_(other.type_),
+          proto_(other.proto_),
+          timeout_(other.timeout_) {}
     socket& operator=(socket&& other) noexcept;
     socket(const socket&) = delete;
     socket& operator=(const socket&) = delete;
     /// Closes the descriptor, if still owned.
-    ~socket();
+    ~socket() {
+        if (fd_ >= 0) close();
+    }
 
     // -- the seed's six server steps and four client steps --------------------------------
 
