@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """What the PROXY protocol costs greet-server per greeting, behind a real HAProxy.
 
-  python3 bench/proxy_cost.py [--bin-dir build-bench/bin] [--runs 3] [--seconds 5]
+  python3 bench/proxy_cost.py [--bin-dir build-bench/bin] [--runs 3] [--seconds 5] [--stop-delay 2]
 
 Each run starts greet-server (--threads 1 --quiet, pinned to CPU 0) behind HAProxy (TCP mode,
 one server, no health checks) and drives greet-bench (32 connections) through HAProxy, both
 on CPU 1, either plainly or with `send-proxy-v2` and `--proxy-protocol`, alternating, so
 that drift of a shared machine falls on both. Prints, per mode, the medians of greetings/s
 and of greet-server's CPU (utime + stime from /proc) per greeting, and their ratio.
+The proxied server gets `--stop-delay` as deploy/ runs it (2 s; it changes nothing here but
+TCP_DEFER_ACCEPT, which greet-server keeps on under --proxy-protocol only with a stop delay).
 Needs haproxy (scripts/deps.sh installs it) and a built greet-server and greet-bench.
 """
 
@@ -48,10 +50,11 @@ def wait_listening(port, limit=10.0):
     raise SystemExit(f"proxy_cost.py: nothing listens on {port}")
 
 
-def one_run(bin_dir, tmp, proxied, seconds):
+def one_run(bin_dir, tmp, proxied, seconds, stop_delay):
     server = subprocess.Popen(
         ["taskset", "-c", "0", os.path.join(bin_dir, "greet-server"), "--host", "127.0.0.1",
-         "--port", "0", "--threads", "1", "--quiet"] + (["--proxy-protocol"] if proxied else []),
+         "--port", "0", "--threads", "1", "--quiet"]
+        + (["--proxy-protocol", "--stop-delay", str(stop_delay)] if proxied else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     port = int(server.stdout.readline().decode().rsplit(":", 1)[1])
     front = free_port()
@@ -98,12 +101,14 @@ def main():
     ap.add_argument("--bin-dir", default="build-bench/bin")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--stop-delay", type=float, default=2,
+                    help="the proxied server's --stop-delay (0: TCP_DEFER_ACCEPT off)")
     args = ap.parse_args()
     figures = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="proxy-cost-") as tmp:
         for i in range(args.runs):
             for proxied in ((False, True) if i % 2 == 0 else (True, False)):
-                figures[proxied].append(one_run(args.bin_dir, tmp, proxied, args.seconds))
+                figures[proxied].append(one_run(args.bin_dir, tmp, proxied, args.seconds, args.stop_delay))
                 rate, us = figures[proxied][-1]
                 print(f"run {i + 1} {'proxy v2' if proxied else 'plain   '}: {rate:9.0f} greetings/s, "
                       f"{us:.2f} us server CPU per greeting", flush=True)

@@ -333,9 +333,23 @@ struct server::worker {
             resume_accepting();
     }
 
+    // TCP_DEFER_ACCEPT keeps a connection out of the accept queue until its first bytes come,
+    // and one still waiting when the listener closes is reset, though its client (a front
+    // door) counts it as made and cannot send it elsewhere. From the start of a stop, new
+    // connections go straight to the queue, which the stop drains before it closes; those
+    // deferred before then join it as their bytes come, during stop_delay.
+    void stop_deferring() noexcept {
+        if (!srv.config_.defer_accept) return;
+        const int off = 0;
+        for (auto& l : listeners)
+            if (!l.shared && (l.family == sock::family::inet || l.family == sock::family::inet6))
+                ::setsockopt(l.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &off, sizeof off);
+    }
+
     // Unless `now` (a second stop, hurry, the delay's end), serves on for stop_delay first.
     void begin_stop(bool now) {
         if (draining) return;
+        if (!lame && srv.config_.type == sock::kind::stream) stop_deferring();
         if (!now && srv.config_.stop_delay > std::chrono::nanoseconds::zero()) {
             if (lame) return;
             lame = true;

@@ -193,10 +193,12 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     engine.proxy_timeout = config.timeout;  // the header is the first thing a client must send
     // Behind a front door, a stop must not reset connections the front door already counts as
     // made: it cannot send those to another instance. With TCP_DEFER_ACCEPT a connection
-    // waits outside the accept queue until its first bytes come, so the last accepts before
-    // the listener closes miss the ones whose header is still on its way (measured: a few
-    // failed greetings per drain through HAProxy). Without it, they are all in the queue.
-    engine.defer_accept = !config.proxy_protocol;
+    // waits outside the accept queue until its first bytes come, so a listener that closes
+    // at once would miss the ones whose header is still on its way (measured: a few failed
+    // greetings per drain through HAProxy). The engine turns it off as the stop begins, so
+    // with a --stop-delay nothing is held back by the time the listener closes; without
+    // one, it stays off.
+    engine.defer_accept = !config.proxy_protocol || config.stop_delay > std::chrono::nanoseconds::zero();
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     sock::server server(std::move(engine), std::move(handler));
     if (!activated && !config.unix_path.empty()) file.emplace(config.unix_path);

@@ -60,7 +60,11 @@ struct server_config {
     /// this can join this one even when this one did not.
     bool reuse_port = false;
     /// TCP_DEFER_ACCEPT: the kernel hands over a connection once its first data is there, so
-    /// the handler's first recv needs no wait (and no epoll registration).
+    /// the handler's first recv needs no wait (and no epoll registration). Turned off when a
+    /// graceful stop begins, so that with a stop_delay no connection is still held back when
+    /// the listeners close (it would be reset); without one, a connection whose first bytes
+    /// are still on their way then is (a client that speaks first retries; a front door may
+    /// count it as failed: give those a stop_delay, or set this false).
     bool defer_accept = true;
     /// SIGINT and SIGTERM stop the server gracefully (a second one cancels what is left), and
     /// SIGHUP calls on_hangup. From construction to destruction a process-wide handler
