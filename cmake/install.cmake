@@ -1,13 +1,18 @@
 # What `cmake --install` puts in the prefix for a project that uses sock:
 #   include/sock/*.hpp, the libraries, lib/cmake/sock (find_package(sock CONFIG) gives
-#   sock::sock and sock::engine) and lib/pkgconfig/sock.pc.
+#   sock::sock and sock::engine, and sock::tls when built) and lib/pkgconfig/sock.pc (and
+#   sock-tls.pc).
 # The programs install themselves (apps/, examples/), the man pages and docs in manpages.cmake
 # and packaging.cmake.
 include(CMakePackageConfigHelpers)
 
 set(SOCK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/sock)
 
-install(TARGETS sock sock_engine EXPORT sockTargets
+set(sock_installed_targets sock sock_engine)
+if(TARGET sock_tls)
+  list(APPEND sock_installed_targets sock_tls)
+endif()
+install(TARGETS ${sock_installed_targets} EXPORT sockTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime
@@ -38,16 +43,28 @@ foreach(dir LIBDIR INCLUDEDIR)
   endif()
 endforeach()
 set(SOCK_PC_PREFIX "@CMAKE_INSTALL_PREFIX@")  # for the install-time string(CONFIGURE)
-configure_file(${CMAKE_CURRENT_LIST_DIR}/sock.pc.in ${PROJECT_BINARY_DIR}/sock.pc.in @ONLY)
+# A static libsock_tls.a needs OpenSSL on every link line, not only with --static; a shared
+# one has its own NEEDED entries, so libssl stays in Requires.private.
+set(SOCK_TLS_PC_STATIC_LIBS "")
+if(NOT BUILD_SHARED_LIBS)
+  set(SOCK_TLS_PC_STATIC_LIBS " -lssl -lcrypto")
+endif()
+set(sock_pc_names sock)
+if(TARGET sock_tls)
+  list(APPEND sock_pc_names sock-tls)
+endif()
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
   set(sock_pc_dir "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
 else()
   set(sock_pc_dir "\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig")
 endif()
-install(CODE "
-  file(READ \"${PROJECT_BINARY_DIR}/sock.pc.in\" pc)
-  string(CONFIGURE \"\${pc}\" pc @ONLY)
-  set(pc_file \"\$ENV{DESTDIR}${sock_pc_dir}/sock.pc\")
-  message(STATUS \"Installing: \${pc_file}\")
-  file(WRITE \"\${pc_file}\" \"\${pc}\")
-  list(APPEND CMAKE_INSTALL_MANIFEST_FILES \"\${pc_file}\")" COMPONENT dev)
+foreach(pc_name IN LISTS sock_pc_names)
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/${pc_name}.pc.in ${PROJECT_BINARY_DIR}/${pc_name}.pc.in @ONLY)
+  install(CODE "
+    file(READ \"${PROJECT_BINARY_DIR}/${pc_name}.pc.in\" pc)
+    string(CONFIGURE \"\${pc}\" pc @ONLY)
+    set(pc_file \"\$ENV{DESTDIR}${sock_pc_dir}/${pc_name}.pc\")
+    message(STATUS \"Installing: \${pc_file}\")
+    file(WRITE \"\${pc_file}\" \"\${pc}\")
+    list(APPEND CMAKE_INSTALL_MANIFEST_FILES \"\${pc_file}\")" COMPONENT dev)
+endforeach()

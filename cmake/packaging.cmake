@@ -41,6 +41,12 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${SOCK_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# A shared libsock_tls.so gets libssl3 from dpkg-shlibdeps; a static libsock_tls.a leaves the
+# link to its users, whose find_package(sock) and pkg-config sock-tls then need OpenSSL's
+# development files.
+if(TARGET sock_tls AND NOT BUILD_SHARED_LIBS)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libssl-dev (>= 3.0)")
+endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 # The synopsis is CPACK_PACKAGE_DESCRIPTION_SUMMARY; this is the extended description.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "The socket calls of Python (bind, listen, accept, recv, sendall, settimeout,
@@ -51,7 +57,8 @@ written as coroutines, serves thousands of clients.
 This package holds the greeting protocol's programs (greet-server,
 greet-client, greet-bench, echo-server, seed-server, seed-client) with
 greet-server's systemd units (greet-server.socket, greet-server.service),
-the sock and sock_engine libraries with their headers, and the files that
-let CMake (find_package(sock CONFIG)) and pkg-config (sock) find them.")
+the sock, sock_engine and sock_tls libraries with their headers, and the
+files that let CMake (find_package(sock CONFIG)) and pkg-config (sock,
+sock-tls) find them.")
 
 include(CPack)

@@ -11,9 +11,11 @@ set -euo pipefail
 # needs systemd running). prometheus: promtool, which checks a live scrape of greet-server
 # --metrics (tests/integration/metrics_test.cpp). haproxy, nginx and its stream module: the
 # front doors greet-server runs behind (tests/integration/front_door_test.py, deploy/).
+# libssl-dev: sock::tls is built on OpenSSL 3. openssl: scripts/make-test-certs.sh makes the
+# TLS tests' certificates with it, and its s_server and s_client are peers in tests/tls.
 packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3
   pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat systemd prometheus
-  haproxy nginx libnginx-mod-stream "$@")
+  haproxy nginx libnginx-mod-stream libssl-dev openssl "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -222,6 +222,13 @@ struct async_socket::ops {
         }
     }
 
+    // wait_readable, wait_writable: the caller's own call has just failed with EAGAIN, so the
+    // op starts with its side not ready (see edge_wait) and waits; the edge completes it.
+    static bool edge(detail::io_op& op) noexcept {
+        const auto& t = op.owner->timeout_;
+        if (t && t->count() == 0) op.ec = std::make_error_code(std::errc::resource_unavailable_try_again);
+        return true;
+    }
 };
 
 // -- lifetime ---------------------------------------------------------------------------------
@@ -556,6 +563,22 @@ async_socket::awaiter<std::size_t> async_socket::peek_into(std::span<char> buf, 
                                                            std::error_code& ec) {
     return awaiter<std::size_t>(*this, "recv", side::read, &ops::peek, &ec, {.in = buf, .seen = seen});
 }
+async_socket::awaiter<bool> async_socket::edge_wait(side d, std::error_code* ec) noexcept {
+    // Not ready until epoll's next edge: the edge that came before the caller's EAGAIN (if
+    // any) is spent, and registering first (or the next edge) reports the current state.
+    (d == side::read ? readable_ : writable_) = false;
+    return awaiter<bool>(*this, d == side::read ? "wait_readable" : "wait_writable", d, &ops::edge,
+                         ec, {});
+}
+async_socket::awaiter<bool> async_socket::wait_readable() { return edge_wait(side::read, nullptr); }
+async_socket::awaiter<bool> async_socket::wait_readable(std::error_code& ec) {
+    return edge_wait(side::read, &ec);
+}
+async_socket::awaiter<bool> async_socket::wait_writable() { return edge_wait(side::write, nullptr); }
+async_socket::awaiter<bool> async_socket::wait_writable(std::error_code& ec) {
+    return edge_wait(side::write, &ec);
+}
+
 async_socket::awaiter<std::size_t> async_socket::sendto(std::string_view data, const address& addr) {
     return awaiter<std::size_t>(*this, "sendto", side::write, &ops::sendto, nullptr,
                                 {.out = data, .to = &addr});

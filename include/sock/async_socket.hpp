@@ -108,6 +108,16 @@ public:
     awaiter<std::size_t> peek_into(std::span<char> buf, std::size_t seen);
     awaiter<std::size_t> peek_into(std::span<char> buf, std::size_t seen, std::error_code& ec);
 
+    /// For a layer over this socket that makes its own non-blocking calls on fileno() (TLS):
+    /// after one of them failed with EAGAIN, waits for the next edge of readiness, bounded by
+    /// the timeout and cancelled as the other calls are. True once it came; timeout zero fails
+    /// with EAGAIN at once.
+    awaiter<bool> wait_readable();
+    awaiter<bool> wait_readable(std::error_code& ec);
+    /// The same for writing: after a send of one's own failed with EAGAIN.
+    awaiter<bool> wait_writable();
+    awaiter<bool> wait_writable(std::error_code& ec);
+
     /// The client: what a front door's PROXY header said (set_proxied), else the kernel's
     /// peer (raw().getpeername()). sock::server fills it in before the handler runs.
     address getpeername() const;
@@ -144,6 +154,7 @@ private:
     friend class awaiter;
     struct ops;
 
+    awaiter<bool> edge_wait(detail::io_op::side d, std::error_code* ec) noexcept;
     bool try_now(detail::io_op& op) noexcept;
     bool suspend(detail::io_op& op, std::coroutine_handle<> h,
                  detail::cancel_state* cancel) noexcept;

@@ -110,6 +110,7 @@ find_package)
         echo "a static build's consumer needs a shared libsock" >&2; exit 1
     fi
     consume "$scratch/$step/consumer"
+    consume "$scratch/$step/tls_consumer"
     ;;
 find_package_shared)
     cmake_consumer find_package -DCMAKE_PREFIX_PATH="$scratch/shared-prefix"
@@ -123,11 +124,13 @@ find_package_shared)
 pkg_config)
     pc=$(find "$scratch/prefix" -name sock.pc -print -quit)
     export PKG_CONFIG_PATH=${pc%/sock.pc}
-    pkg-config --print-errors --exists sock
+    pkg-config --print-errors --exists sock sock-tls
     echo "pkg-config --cflags --libs sock: $(pkg-config --cflags --libs sock)"
+    echo "pkg-config --cflags --libs sock-tls: $(pkg-config --cflags --libs sock-tls)"
     mkdir -p "$scratch/$step"
     make -s -C "$scratch/$step" -f "$here/pkg-config/Makefile" CXX="$SOCK_CXX" -B
     consume "$scratch/$step/consumer"
+    consume "$scratch/$step/tls_consumer"
     ;;
 add_subdirectory | fetchcontent)
     # No build type: the consumer's own choice, which sock must not replace.

@@ -680,3 +680,111 @@ TEST(AsyncSocket, AHostNameFailsWithAMessageThatSaysNamesAreNotResolved) {
 }
 
 }  // namespace
+
+// -- wait_readable, wait_writable: for a layer making its own calls on fileno() (TLS) --------
+
+namespace {
+
+// The caller's own non-blocking receive, as a TLS layer makes it.
+long own_recv(int fd, std::string& out) {
+    char buf[256];
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+    return static_cast<long>(n);
+}
+
+TEST(AsyncSocketWait, ReadableAfterOwnEagainWaitsForTheNextEdge) {
+    connected c;
+    std::string got;
+    bool waiting = false;
+    auto body = [&]() -> sock::task<> {
+        auto reader = [&]() -> sock::task<> {
+            EXPECT_EQ(own_recv(c.a.fileno(), got), -1);  // EAGAIN: nothing yet
+            waiting = true;
+            EXPECT_TRUE(co_await c.a.wait_readable());
+            EXPECT_GT(own_recv(c.a.fileno(), got), 0);
+        };
+        sock::task_set tasks;
+        tasks.spawn(reader());
+        while (!waiting) co_await yield_to{c.loop};
+        c.peer.sendall("edge");
+        co_await tasks.join();
+    };
+    sock::run(c.loop, body());
+    EXPECT_EQ(got, "edge");
+}
+
+TEST(AsyncSocketWait, ReadableSeesDataThatCameBeforeItRegistered) {
+    // Data arriving between the caller's EAGAIN and the wait: registering reports it.
+    connected c;
+    std::string got;
+    sock::run(c.loop, [&]() -> sock::task<> {
+        EXPECT_EQ(own_recv(c.a.fileno(), got), -1);
+        c.peer.sendall("early");
+        std::error_code ec;
+        EXPECT_TRUE(co_await c.a.wait_readable(ec));
+        EXPECT_FALSE(ec);
+        own_recv(c.a.fileno(), got);
+    }());
+    EXPECT_EQ(got, "early");
+}
+
+TEST(AsyncSocketWait, TimeoutAndTimeoutZero) {
+    connected c;
+    c.a.settimeout(0.02);
+    std::error_code ec;
+    bool thrown = false;
+    sock::run(c.loop, [&]() -> sock::task<> {
+        EXPECT_FALSE(co_await c.a.wait_readable(ec));
+        try {
+            co_await c.a.wait_readable();
+        } catch (const sock::timeout&) {
+            thrown = true;
+        }
+    }());
+    EXPECT_EQ(ec, std::errc::timed_out);
+    EXPECT_TRUE(thrown);
+    c.a.settimeout(0.0);
+    sock::run(c.loop, [&]() -> sock::task<> { (void)co_await c.a.wait_writable(ec); }());
+    EXPECT_EQ(ec, std::errc::resource_unavailable_try_again);
+}
+
+TEST(AsyncSocketWait, CancelledByWaitFor) {
+    connected c;
+    c.a.settimeout(std::nullopt);
+    auto wait = [&]() -> sock::task<bool> { co_return co_await c.a.wait_readable(); };
+    auto t = [&]() -> sock::task<std::string> {
+        try {
+            co_await sock::wait_for(wait(), 20ms);
+        } catch (const sock::timeout& e) {
+            co_return e.what();
+        }
+        co_return "";
+    };
+    EXPECT_EQ(sock::run(c.loop, t()), "wait_for: timed out");
+}
+
+TEST(AsyncSocketWait, WritableAfterOwnEagainOnAFullSendBuffer) {
+    connected c;
+    const std::string chunk(65536, 'x');
+    std::size_t sent = 0;
+    std::thread drain;
+    sock::run(c.loop, [&]() -> sock::task<> {
+        for (;;) {
+            const auto n = ::send(c.a.fileno(), chunk.data(), chunk.size(), MSG_NOSIGNAL);
+            if (n < 0) break;
+            sent += static_cast<std::size_t>(n);
+        }
+        EXPECT_EQ(errno, EAGAIN);
+        drain = std::thread([&peer = c.peer, total = sent] {
+            std::size_t got = 0;
+            while (got < total) got += peer.recv(1 << 20).size();
+        });
+        EXPECT_TRUE(co_await c.a.wait_writable());
+        EXPECT_GT(::send(c.a.fileno(), "y", 1, MSG_NOSIGNAL), 0);
+        ++sent;
+    }());
+    drain.join();
+}
+
+}  // namespace

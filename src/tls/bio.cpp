@@ -1,0 +1,205 @@
+// The transport under OpenSSL: a BIO over the socket's descriptor. Not SSL_set_fd: OpenSSL's
+// socket BIO writes with plain send(), and a peer that has gone kills the process with
+// SIGPIPE inside SSL_write. Nor a pair of memory BIOs: that copies every byte once more.
+//
+// kTLS: OpenSSL hands the keys to the kernel through BIO_CTRL_SET_KTLS once the handshake's
+// keys are ready. Those controls go to an inner socket BIO on the same descriptor, which
+// makes the setsockopt calls (and fails them quietly where the kernel has no TLS module, as
+// here: OpenSSL then keeps encrypting itself). Our writes stay ours even then: with kTLS
+// send on, data goes out as plaintext for the kernel to frame, and alerts and handshake
+// messages need their record type in a cmsg, sent here with MSG_NOSIGNAL too. Reads with kTLS
+// receive on go through the inner BIO, which knows the record-type cmsg on the way in.
+
+#include "connection.hpp"
+
+#include <openssl/bio.h>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <new>
+
+namespace sock::ssl::detail {
+
+struct bio_state {
+    int fd = -1;
+    int last_errno = 0;
+    BIO* inner = nullptr;         // OpenSSL's socket BIO, for the kTLS controls
+    int ctrl_record_type = -1;    // kTLS send: the next write is a record of this type
+};
+
+int last_errno(const bio_state& s) noexcept { return s.last_errno; }
+void clear_errno(bio_state& s) noexcept { s.last_errno = 0; }
+
+namespace {
+
+#ifndef OPENSSL_NO_KTLS
+// The kTLS controls OpenSSL's record layer sends to its BIO. 3.0 keeps these three in its
+// internal headers (include/internal/bio.h); the numbers are part of its BIO ABI.
+constexpr int ctrl_set_ktls = 72;
+constexpr int ctrl_set_ktls_tx_send_ctrl_msg = 74;
+constexpr int ctrl_clear_ktls_tx_ctrl_msg = 75;
+#endif
+
+bool retryable(int e) noexcept { return e == EAGAIN || e == EWOULDBLOCK; }
+
+bool ktls_recv_on(const bio_state& s) noexcept {
+#ifndef OPENSSL_NO_KTLS
+    return s.inner != nullptr && BIO_get_ktls_recv(s.inner);
+#else
+    (void)s;
+    return false;
+#endif
+}
+
+int fd_read(BIO* b, char* out, int len) {
+    auto& s = *static_cast<bio_state*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    if (ktls_recv_on(s)) {
+        // The inner BIO reads whole records with their type; its retry and EOF flags are ours.
+        errno = 0;
+        const int got = BIO_read(s.inner, out, len);
+        if (got <= 0) {
+            if (BIO_should_retry(s.inner)) BIO_set_retry_read(b);
+            else if (got == 0 || BIO_eof(s.inner)) BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+            else s.last_errno = errno;
+        }
+        return got;
+    }
+    for (;;) {
+        const auto got = ::recv(s.fd, out, static_cast<std::size_t>(len), 0);
+        if (got > 0) return static_cast<int>(got);
+        if (got == 0) {
+            // OpenSSL 3 asks BIO_eof whether a zero read was the end of the stream: that is
+            // how a cut without close_notify becomes SSL_R_UNEXPECTED_EOF_WHILE_READING.
+            BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (retryable(errno)) BIO_set_retry_read(b);
+        else s.last_errno = errno;
+        return -1;
+    }
+}
+
+// A record of another type than application data, when the kernel frames the records.
+ssize_t send_control_record(int fd, unsigned char type, const char* in, std::size_t len) {
+    char control[CMSG_SPACE(sizeof type)] = {};
+    ::iovec iov{const_cast<char*>(in), len};
+    ::msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ::cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_TLS;
+    c->cmsg_type = 1;  // TLS_SET_RECORD_TYPE (linux/tls.h, which clashes with glibc's headers)
+    c->cmsg_len = CMSG_LEN(sizeof type);
+    std::memcpy(CMSG_DATA(c), &type, sizeof type);
+    return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+int fd_write(BIO* b, const char* in, int len) {
+    auto& s = *static_cast<bio_state*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    for (;;) {
+        const auto n = static_cast<std::size_t>(len);
+        const auto sent = s.ctrl_record_type >= 0
+                              ? send_control_record(s.fd, static_cast<unsigned char>(s.ctrl_record_type), in, n)
+                              : ::send(s.fd, in, n, MSG_NOSIGNAL);
+        if (sent >= 0) {
+            // A control record goes out whole or not at all (the kernel's tls_sw does).
+            s.ctrl_record_type = -1;
+            return static_cast<int>(sent);
+        }
+        if (errno == EINTR) continue;
+        if (retryable(errno)) BIO_set_retry_write(b);
+        else s.last_errno = errno;
+        return -1;
+    }
+}
+
+long fd_ctrl(BIO* b, int cmd, long num, void* ptr) {
+    auto& s = *static_cast<bio_state*>(BIO_get_data(b));
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:  // nothing is held back: each write is a send
+        return 1;
+    case BIO_C_GET_FD:
+        if (ptr != nullptr) *static_cast<int*>(ptr) = s.fd;
+        return s.fd;
+    case BIO_CTRL_EOF:
+        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+#ifndef OPENSSL_NO_KTLS
+    case ctrl_set_ktls:
+    case BIO_CTRL_GET_KTLS_SEND:
+    case BIO_CTRL_GET_KTLS_RECV:
+        return s.inner != nullptr ? BIO_ctrl(s.inner, cmd, num, ptr) : 0;
+    case ctrl_set_ktls_tx_send_ctrl_msg:
+        s.ctrl_record_type = static_cast<int>(num & 0xff);
+        return 0;
+    case ctrl_clear_ktls_tx_ctrl_msg:
+        s.ctrl_record_type = -1;
+        return 0;
+#endif
+    default:
+        return 0;
+    }
+}
+
+int fd_create(BIO* b) {
+    BIO_set_init(b, 0);
+    return 1;
+}
+
+int fd_destroy(BIO* b) {
+    auto* s = static_cast<bio_state*>(BIO_get_data(b));
+    if (s != nullptr) {
+        BIO_free(s->inner);
+        delete s;
+    }
+    BIO_set_data(b, nullptr);
+    return 1;
+}
+
+// One method table for the process; OpenSSL keeps it until exit.
+const BIO_METHOD* fd_method() noexcept {
+    static BIO_METHOD* const method = [] {
+        BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sock fd");
+        if (m == nullptr) return m;
+        BIO_meth_set_read(m, fd_read);
+        BIO_meth_set_write(m, fd_write);
+        BIO_meth_set_ctrl(m, fd_ctrl);
+        BIO_meth_set_create(m, fd_create);
+        BIO_meth_set_destroy(m, fd_destroy);
+        return m;
+    }();
+    return method;
+}
+
+}  // namespace
+
+BIO* new_fd_bio(int fd, bio_state*& state) noexcept {
+    const BIO_METHOD* m = fd_method();
+    if (m == nullptr) return nullptr;
+    auto* s = new (std::nothrow) bio_state;
+    if (s == nullptr) return nullptr;
+    BIO* b = BIO_new(m);
+    if (b == nullptr) {
+        delete s;
+        return nullptr;
+    }
+    s->fd = fd;
+#ifndef OPENSSL_NO_KTLS
+    // BIO_new_socket also asks for the "tls" upper layer protocol (a setsockopt that fails
+    // where the kernel has no TLS module), which kTLS needs before the keys can be handed over.
+    s->inner = BIO_new_socket(fd, BIO_NOCLOSE);
+#endif
+    BIO_set_data(b, s);
+    BIO_set_init(b, 1);
+    state = s;
+    return b;
+}
+
+}  // namespace sock::ssl::detail
