@@ -11,9 +11,12 @@ set -euo pipefail
 # needs systemd running). prometheus: promtool, which checks a live scrape of greet-server
 # --metrics (tests/integration/metrics_test.cpp). haproxy, nginx and its stream module: the
 # front doors greet-server runs behind (tests/integration/front_door_test.py, deploy/).
+# libssl-dev and openssl: OpenSSL 3.0 for TLS (issue 9), and the openssl CLI that makes the
+# benchmark's test certificates (bench/peers/make_tls_certs.sh; peer-floor-tls, peer-asio-tls
+# and peer-tls-load link libssl).
 packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3
   pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat systemd prometheus
-  haproxy nginx libnginx-mod-stream "$@")
+  haproxy nginx libnginx-mod-stream libssl-dev openssl "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
