@@ -816,7 +816,7 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
            "against every server in turn (starting with a different server each round); "
            "tables show medians over the rounds. A fresh server process per run.",
            f"- Server pinned to CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`), single-threaded "
-           f"(`--threads 1`); the load generator (`greet-bench`; W5: `peer-line-load`) pinned to CPU "
+           f"(`--threads 1`); the load generator (`greet-bench`; W5: `peer-line-load`; W6-W8: `peer-tls-load`) pinned to CPU "
            f"{BENCH_CPU}; loopback TCP.",
            "- Server CPU: utime+stime (+ children) from `/proc/PID/stat`, sampled right before and "
            f"after the load (clock ticks of {1e6 / CLK_TCK:g} µs). Peak RSS: `VmHWM` from "
