@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""The side-by-side benchmark: greet-server against its peers, echo-server and line-echo against theirs.
+"""The side-by-side benchmark: greet-server against its peers, echo-server and line-echo against theirs, and the same over TLS.
 
     python3 bench/run.py           # full run: bench/RESULTS.md, bench/results.json, bench/results.png
     python3 bench/run.py --smoke   # every workload for about a second (the ctest bench_smoke)
 
 It installs the Debian packages it needs when run as root (nginx-light,
-libnginx-mod-stream, libasio-dev, gnuplot-nox), builds the project in Release
-into build-bench/, then runs W1-W5 on loopback with the server pinned to CPU 0
-and the load generator (greet-bench; peer-line-load for W5) to CPU 1, a fresh
-server process per run, rounds interleaved.
+libnginx-mod-stream, libasio-dev, gnuplot-nox, libssl-dev, openssl), builds the
+project in Release into build-bench/, then runs W1-W8 on loopback with the server
+pinned to CPU 0 and the load generator (greet-bench; peer-line-load for W5,
+peer-tls-load for W6-W8) to CPU 1, a fresh server process per run, rounds
+interleaved. W6-W8 (TLS, issue 9) use a test CA and certificate made for the run
+by bench/peers/make_tls_certs.sh.
 Standard library only. See bench/README.md for the workloads and the output.
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import datetime
 import json
 import math
@@ -44,6 +47,8 @@ PACKAGES = {  # Debian package: what shows it is there
     "libnginx-mod-stream": lambda: Path("/usr/lib/nginx/modules/ngx_stream_module.so").exists(),
     "libasio-dev": lambda: Path("/usr/include/asio.hpp").exists(),
     "gnuplot-nox": lambda: shutil.which("gnuplot"),
+    "libssl-dev": lambda: Path("/usr/include/openssl/ssl.h").exists(),  # W6-W8's peers (OpenSSL 3)
+    "openssl": lambda: shutil.which("openssl"),  # W6-W8's test certificates
 }
 START_TIMEOUT_S = 15  # run_nginx.sh alone may take 10 s to give up
 STOP_GRACE_S = 8  # greet-server lets in-flight clients finish for up to 5 s
@@ -69,17 +74,30 @@ class Plan:
     w5_lines: int  # lines per batch: sent in one write, all read back before the next batch
     w5_size: int  # bytes per line, with its "\n"
     w5_duration: float
+    w6_connections: int  # concurrent clients, each a TLS handshake and a greeting at a time
+    w6_duration: float
+    w7_connections: tuple[int, ...]
+    w7_size: int
+    w7_duration: float
+    w8_connections: int  # idle TLS connections held
+    w8_inflight: int  # handshakes at a time while they are opened
+    w8_hold: float  # seconds they are held (the server's RSS is read in the middle)
     quiet_wait: float  # most seconds to wait before a run for other work on its CPUs to calm down
 
 
 FULL = Plan(runs=5, w1_connections=64, w1_duration=5, w2_clients=10000, w2_delay=2, w2_cap=10,
             w3_rate=10000, w3_duration=5, w3_inflight=1000, w4_connections=(1, 100, 1000),
             w4_sizes=(16, 16384), w4_duration=3, w5_connections=100, w5_lines=16, w5_size=64,
-            w5_duration=3, quiet_wait=3)
+            w5_duration=3, w6_connections=64, w6_duration=5, w7_connections=(1, 100), w7_size=16384,
+            w7_duration=3, w8_connections=10000, w8_inflight=64, w8_hold=2, quiet_wait=3)
 SMOKE = Plan(runs=1, w1_connections=8, w1_duration=1, w2_clients=200, w2_delay=0.2, w2_cap=2,
              w3_rate=500, w3_duration=1, w3_inflight=100, w4_connections=(1, 10),
              w4_sizes=(16, 16384), w4_duration=1, w5_connections=10, w5_lines=16, w5_size=64,
-             w5_duration=1, quiet_wait=0)
+             w5_duration=1, w6_connections=8, w6_duration=1, w7_connections=(1, 10), w7_size=16384,
+             w7_duration=1, w8_connections=200, w8_inflight=32, w8_hold=0.5, quiet_wait=0)
+TLS_WORKLOADS = ("W6", "W6r", "W7", "W7p", "W8")
+# --workloads W6 runs both handshake kinds, W7 its plaintext baseline too (their ratios need them).
+WORKLOAD_ALIASES = {"W6": ("W6", "W6r"), "W7": ("W7", "W7p")}
 
 
 @dataclass
@@ -91,6 +109,7 @@ class Server:
     unavailable: str = ""  # why it can't run, when it can't
     metrics: bool = False  # prints "metrics on URL" second, and is scraped during the load
     only: tuple[str, ...] = ()  # the workloads it runs, if not all of its group's
+    plain_argv: list[str] = field(default_factory=list)  # W7p: the same server without TLS
 
 
 @dataclass
@@ -208,11 +227,12 @@ def cpu_us(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) * 1e6 / CLK_TCK
 
 
-def vm_hwm_kib(pid: int) -> int | None:
+def vm_hwm_kib(pid: int, name: str = "VmHWM") -> int | None:
+    """VmHWM (peak RSS) or another field of /proc/PID/status, in KiB."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(name + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -248,16 +268,21 @@ def wait_for_quiet(most: float) -> tuple[float, float]:
             return waited, pct
 
 
-def run_bench(argv: list[str], timeout: float, tmp: Path) -> dict:
-    """Runs the load generator (greet-bench, or peer-line-load for W5) on CPU 1 to completion
-    (killed past `timeout`); returns its JSON plus its own CPU time and wall time, so a
-    saturated load generator shows."""
+def run_bench(argv: list[str], timeout: float, tmp: Path, on_line=None) -> dict:
+    """Runs the load generator (greet-bench, or peer-line-load for W5, peer-tls-load for W6-W8)
+    on CPU 1 to completion (killed past `timeout`); returns its JSON plus its own CPU time and
+    wall time, so a saturated load generator shows. on_line, (prefix, function): the function
+    is called once, while the generator still runs, when it prints a line with that prefix
+    (W8's "holding N")."""
     out, err = tmp / "bench.out", tmp / "bench.err"
     start = time.monotonic()
     with open(out, "w") as o, open(err, "w") as e:
         proc = spawn(argv, BENCH_CPU, o, e)
     timed_out = False
     while True:
+        if on_line and any(line.startswith(on_line[0]) for line in out.read_text(errors="replace").splitlines()):
+            on_line[1]()
+            on_line = None
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
@@ -320,19 +345,31 @@ class Scraper:
                 "replies_counted": replies}
 
 
-def measure(server: Server, bench_argv: list[str], timeout: float, quiet_wait: float, run: Run) -> None:
+def measure(server: Server, bench_argv: list[str], timeout: float, quiet_wait: float, run: Run,
+            hold_probe: float | None = None) -> None:
     """One run: a fresh server, CPU sampled right before and after the load, peak RSS at
-    the end, then the server stopped whatever happened."""
+    the end, then the server stopped whatever happened. hold_probe (W8): the server's VmRSS
+    is read before the load and again that many seconds after the generator says it holds
+    its connections."""
     with tempfile.TemporaryDirectory(prefix="sock-bench-") as tmpname:
         tmp = Path(tmpname)
         proc = None
         try:
             proc, host, port, metrics_url = start_server(server, tmp)
             waited, busy_before = wait_for_quiet(quiet_wait)  # also lets the server settle into its loop
+            held = {}
+            on_line = None
+            if hold_probe is not None:
+                held["rss_before_kib"] = vm_hwm_kib(proc.pid, "VmRSS")
+
+                def sample_held(pid=proc.pid):
+                    time.sleep(hold_probe)  # the last handshakes' leftovers settle
+                    held["rss_held_kib"] = vm_hwm_kib(pid, "VmRSS")
+                on_line = ("holding", sample_held)
             cpu0, busy0, t0 = cpu_us(proc.pid), busy_us(), time.monotonic()
             scraper = Scraper(metrics_url) if metrics_url else None
             try:
-                res = run_bench([*bench_argv, "--host", host, "--port", str(port)], timeout, tmp)
+                res = run_bench([*bench_argv, "--host", host, "--port", str(port)], timeout, tmp, on_line)
             finally:
                 scraped = scraper.finish() if scraper else {}
             cpu1, busy1, t1 = cpu_us(proc.pid), busy_us(), time.monotonic()
@@ -344,7 +381,7 @@ def measure(server: Server, bench_argv: list[str], timeout: float, quiet_wait: f
             others = busy1 - busy0 - (cpu1 - cpu0) - res["bench_cpu_us"]
             run.metrics = {"server_cpu_us": cpu1 - cpu0, "server_wall_s": t1 - t0, "rss_kib": rss,
                            "others_cpu_pct": max(0.0, 100 * others / ((t1 - t0) * 1e6)),
-                           "quiet_wait_s": waited, "busy_before_pct": busy_before, **scraped}
+                           "quiet_wait_s": waited, "busy_before_pct": busy_before, **scraped, **held}
             if crashed is not None:
                 run.status, run.note = "failed", f"server exited ({crashed}) during the load: {tail(tmp / (server.key + '.err'))}"
         except (RuntimeError, OSError) as e:
@@ -396,15 +433,75 @@ def line_servers(bin_dir: Path) -> list[Server]:
     ])
 
 
-def mark_missing(servers: list[Server]) -> list[Server]:
+def make_certs(where: Path) -> str:
+    """The TLS workloads' test CA and server certificate (ECDSA P-256, localhost and
+    127.0.0.1) in `where`, made by bench/peers/make_tls_certs.sh with the openssl CLI.
+    Returns '' or why they could not be made."""
+    if not shutil.which("openssl"):
+        return "the openssl CLI is not installed (Debian: openssl)"
+    res = subprocess.run(["bash", str(BENCH_DIR / "peers/make_tls_certs.sh"), str(where)],
+                         capture_output=True, text=True, timeout=60)
+    return "" if res.returncode == 0 else f"make_tls_certs.sh failed: {res.stderr.strip()[-300:]}"
+
+
+def lacks_option(exe: Path, option: str) -> str:
+    """'' if `exe --help` mentions option, else why our TLS server can't run yet: the sock
+    entries of W6-W8 switch themselves on once greet-server and echo-server have TLS."""
+    if not exe.exists():
+        return f"{exe.name} not built"
+    try:
+        res = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{exe.name} --help failed: {e}"
+    return "" if option in res.stdout + res.stderr else f"not built yet: {exe.name} --help has no {option}"
+
+
+def tls_greet_servers(bin_dir: Path, certs: Path, cert_problem: str) -> list[Server]:
+    """W6's servers: the TLS greeting, with the same certificate and key."""
+    cert, key = str(certs / "server.pem"), str(certs / "server.key")
+    nginx_missing = [p for p in ("nginx-light", "libnginx-mod-stream") if not PACKAGES[p]()]
+    servers = [
+        Server("sock", "greet-server --tls-cert", [str(bin_dir / "greet-server"), "--host", "127.0.0.1", "--port", "0",
+                                                   "--quiet", "--threads", "1", "--tls-cert", cert, "--tls-key", key],
+               ours=True, unavailable=lacks_option(bin_dir / "greet-server", "--tls-cert")),
+        Server("floor", "floor (C epoll, OpenSSL BIO pair)", [str(bin_dir / "peer-floor-tls"), "0", cert, key, "greet"]),
+        Server("nginx", "nginx stream ssl", ["bash", str(BENCH_DIR / "peers/run_nginx.sh"), "0", cert, key],
+               unavailable=f"{' and '.join(nginx_missing)} not installed" if nginx_missing else ""),
+        Server("asio", "Asio ssl::stream", [str(bin_dir / "peer-asio-tls"), "0", cert, key, "greet"]),
+    ]
+    return mark_missing(servers, cert_problem)
+
+
+def tls_echo_servers(bin_dir: Path, certs: Path, cert_problem: str) -> list[Server]:
+    """W7's and W8's servers: echo over TLS, and the same servers without it (W7p)."""
+    cert, key = str(certs / "server.pem"), str(certs / "server.key")
+    echo = str(bin_dir / "echo-server")
+    servers = [
+        Server("sock", "echo-server --tls", [echo, "--port", "0", "--threads", "1", "--tls", "--tls-cert", cert,
+                                             "--tls-key", key],
+               ours=True, unavailable=lacks_option(bin_dir / "echo-server", "--tls-cert"),
+               plain_argv=[echo, "--port", "0", "--threads", "1"]),
+        Server("floor", "floor (C epoll, OpenSSL BIO pair)", [str(bin_dir / "peer-floor-tls"), "0", cert, key, "echo"],
+               plain_argv=[str(bin_dir / "peer-floor-echo"), "0"]),
+        Server("asio", "Asio ssl::stream", [str(bin_dir / "peer-asio-tls"), "0", cert, key, "echo"],
+               plain_argv=[str(bin_dir / "peer-asio-echo"), "0"]),
+    ]
+    return mark_missing(servers, cert_problem)
+
+
+def mark_missing(servers: list[Server], problem: str = "") -> list[Server]:
+    """Marks unavailable what is not built, or every server when `problem` (shared by all) is set."""
     for s in servers:
         exe = Path(s.argv[0])
         if exe.is_absolute() and not exe.exists() and not s.unavailable:
-            s.unavailable = f"{exe.name} not built" + (" (libasio-dev missing?)" if "asio" in exe.name else "")
+            s.unavailable = f"{exe.name} not built" + (" (libasio-dev missing?)" if "asio" in exe.name else "") \
+                + (" (libssl-dev missing?)" if "tls" in exe.name else "")
+        s.unavailable = s.unavailable or problem
     return servers
 
 
-def workloads(plan: Plan, program: str, line_load: str) -> list[tuple[str, str, dict, list[str], float]]:
+def workloads(plan: Plan, program: str, line_load: str, tls_load: str = "",
+              ca: str = "") -> list[tuple[str, str, dict, list[str], float]]:
     """(workload, server group, params, load generator arguments, time bound) for one round."""
     cases = []
     bench = [program, "--json"]
@@ -425,6 +522,20 @@ def workloads(plan: Plan, program: str, line_load: str) -> list[tuple[str, str, 
     w5 = [line_load, "--json", "--connections", str(plan.w5_connections), "--lines", str(plan.w5_lines),
           "--size", str(plan.w5_size), "--duration", str(plan.w5_duration)]
     cases.append(("W5", "lines", {}, w5, plan.w5_duration + 30))
+    tls = [tls_load, "--json", "--ca", ca]
+    w6 = [*tls, "--mode", "greet", "--connections", str(plan.w6_connections), "--duration", str(plan.w6_duration)]
+    cases.append(("W6", "tls_greet", {}, w6, plan.w6_duration + 30))
+    cases.append(("W6r", "tls_greet", {}, [*w6, "--resume"], plan.w6_duration + 30))
+    for conns in plan.w7_connections:
+        w7 = [*tls, "--mode", "echo", "--size", str(plan.w7_size), "--connections", str(conns),
+              "--duration", str(plan.w7_duration)]
+        cases.append(("W7", "tls_echo", {"connections": conns, "size": plan.w7_size}, w7, plan.w7_duration + 30))
+        cases.append(("W7p", "tls_echo", {"connections": conns, "size": plan.w7_size}, [*w7, "--plain"],
+                      plan.w7_duration + 30))
+    setup_bound = 120  # seconds to open them all; about 15 s at this machine's handshake rate
+    w8 = [*tls, "--mode", "idle", "--connections", str(plan.w8_connections), "--inflight", str(plan.w8_inflight),
+          "--hold", str(plan.w8_hold), "--duration", str(setup_bound)]
+    cases.append(("W8", "tls_echo", {}, w8, setup_bound + plan.w8_hold + 30))
     return cases
 
 
@@ -441,14 +552,29 @@ def derive(run: Run, plan: Plan) -> None:
     if run.workload == "W2":
         p99 = lat.get("p99")
         m["p99_beyond_delay_us"] = p99 - plan.w2_delay * 1e6 if p99 is not None and done else None
-    if run.workload in ("W3", "W5"):
+    if run.workload in ("W3", "W5", "W6", "W6r", "W7", "W7p"):
         m.update({k: lat.get(k) for k in ("p50", "p99", "p999")})
-    if run.workload == "W4":
+    if run.workload in ("W4", "W7", "W7p"):
         m["mib_per_s"] = m["rate"] * run.params["size"] / 2**20
+    if run.workload in ("W6", "W6r"):  # CPU per op is per handshake: each greeting is one
+        m["resumed_pct"] = 100 * b.get("resumed", 0) / b["handshakes"] if b.get("handshakes") else None
+    if run.workload == "W8":  # "completed" counts the connections held; CPU per op, per handshake
+        m["cpu_us_per_op"] = cpu / b["handshakes"] if b.get("handshakes") else None
+        before, held = m.get("rss_before_kib"), m.get("rss_held_kib")
+        m["rss_per_conn_kib"] = (held - before) / done if done and before is not None and held is not None else None
 
 
-def execute(plan: Plan, bin_dir: Path, only: set[str] | None, keys: set[str] | None) -> tuple[list[Run], dict]:
-    groups = {"greet": greet_servers(bin_dir), "echo": echo_servers(bin_dir), "lines": line_servers(bin_dir)}
+def execute(plan: Plan, bin_dir: Path, only: set[str] | None, keys: set[str] | None,
+            certs: Path) -> tuple[list[Run], dict]:
+    groups = {"greet": greet_servers(bin_dir), "echo": echo_servers(bin_dir), "lines": line_servers(bin_dir),
+              "tls_greet": [], "tls_echo": []}
+    tls_load = bin_dir / "peer-tls-load"
+    if not only or any(w in only for w in TLS_WORKLOADS):
+        problem = make_certs(certs)
+        if not problem and not tls_load.exists():  # W6-W8's load generator is built with the peers
+            problem = f"{tls_load.name} (W6-W8's load generator) not built (libssl-dev missing?)"
+        groups["tls_greet"] = tls_greet_servers(bin_dir, certs, problem)
+        groups["tls_echo"] = tls_echo_servers(bin_dir, certs, problem)
     if keys:
         for servers in groups.values():
             servers[:] = [s for s in servers if s.key in keys]
@@ -456,7 +582,8 @@ def execute(plan: Plan, bin_dir: Path, only: set[str] | None, keys: set[str] | N
     if not Path(bench).exists():
         raise SystemExit(f"run.py: {bench} not found; build the project first")
     line_load = bin_dir / "peer-line-load"
-    cases = [c for c in workloads(plan, bench, str(line_load)) if not only or c[0] in only]
+    cases = [c for c in workloads(plan, bench, str(line_load), str(tls_load), str(certs / "ca.pem"))
+             if not only or c[0] in only]
     if not line_load.exists():  # W5's load generator is built with the peers
         for s in groups["lines"]:
             s.unavailable = s.unavailable or f"{line_load.name} (W5's load generator) not built"
@@ -483,12 +610,28 @@ def execute(plan: Plan, bin_dir: Path, only: set[str] | None, keys: set[str] | N
                 if server.unavailable:
                     run.status, run.note = "unavailable", server.unavailable
                     continue
-                measure(server, argv_here, bound, plan.quiet_wait, run)
+                here = server
+                if workload == "W7p":  # the plaintext baseline: the same server without TLS
+                    here = dataclasses.replace(server, argv=server.plain_argv)
+                    if not Path(here.argv[0]).exists():
+                        run.status, run.note = "unavailable", f"{Path(here.argv[0]).name} not built"
+                        continue
+                measure(here, argv_here, bound, plan.quiet_wait, run,
+                        hold_probe=min(0.5, plan.w8_hold / 2) if workload == "W8" else None)
                 if run.status == "ok":
                     derive(run, plan)
-                elif not server.ours and rnd == 0 and "did not start" in run.note:
+                elif not server.ours and rnd == 0 and "did not start" in run.note and here is server:
                     server.unavailable = run.note  # a peer that can't start won't on the next run either
                 progress(len(runs), total, began, run, groups)
+    # W7 over W7p: what TLS costs each server against its own plaintext echo, same round.
+    for r in runs:
+        plain = [p for p in by_case(runs, "W7p", r.server, **r.params) if p.round == r.round and p.status == "ok"]
+        if r.workload == "W7" and r.status == "ok" and plain:
+            p = plain[0].metrics
+            if p.get("rate"):
+                r.metrics["tls_over_plain_rate"] = r.metrics["rate"] / p["rate"]
+            if p.get("cpu_us_per_op") and r.metrics.get("cpu_us_per_op"):
+                r.metrics["tls_over_plain_cpu"] = r.metrics["cpu_us_per_op"] / p["cpu_us_per_op"]
     return runs, {g: [s.__dict__ for s in servers] for g, servers in groups.items()}
 
 
@@ -529,7 +672,8 @@ def summarize(runs: list[Run], plan: Plan, groups: dict) -> dict:
                  "status": "ok" if ok else case[0].status, "note": next((c.note for c in case if c.note), "")}
         for k in ("completed", "errors", "rate", "cpu_us_per_op", "server_cpu_pct", "bench_cpu_pct",
                   "rss_kib", "p99_beyond_delay_us", "p50", "p99", "p999", "mib_per_s", "others_cpu_pct",
-                  "scrapes_during_load", "scrape_failures", "replies_counted"):
+                  "scrapes_during_load", "scrape_failures", "replies_counted", "resumed_pct",
+                  "tls_over_plain_rate", "tls_over_plain_cpu", "rss_before_kib", "rss_held_kib", "rss_per_conn_kib"):
             v = med(case, k)
             if v is not None:
                 entry[k] = v
@@ -541,8 +685,9 @@ def summarize(runs: list[Run], plan: Plan, groups: dict) -> dict:
 
 
 def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
-    """Issue 3 section 4 (W1-W4) and issue 7 section 7 (W5): our medians over the floor's
-    (and Asio's, for RSS and W5), same run."""
+    """Issue 3 section 4 (W1-W4), issue 7 section 7 (W5) and issue 9 (W6-W8, TLS): our
+    medians over the floor's (and Asio's, for RSS and W5; nginx's and Asio's too, for W6-W8),
+    same run."""
     rows = []
 
     def paired(workload, metric, ref, params, ours="sock"):
@@ -572,11 +717,12 @@ def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
         row = {"workload": name,
                "what": label, "ours": a, "ref": b, "ref_name": ref, "target": f"{op} {limit:g}×"}
         if q is None:
-            row.update(ratio=None, result="n/a", why=f"{ref} unavailable" if b is None else "no data")
+            row.update(ratio=None, result="n/a", why=f"{ref} unavailable" if b is None else
+                       f"{mine}: {ours['note']}" if a is None and ours.get("note") else "no data")
         else:
-            good = q <= limit if op == "≤" else q >= limit
+            good = {"≤": q <= limit, "<": q < limit, "≥": q >= limit}[op]
             row.update(ratio=q, result="PASS" if good else "MISS",
-                       why="" if good else f"{abs(q / limit - 1) * 100:.1f}% {'over' if op == '≤' else 'under'} the target")
+                       why="" if good else f"{abs(q / limit - 1) * 100:.1f}% {'over' if op in '≤<' else 'under'} the target")
         rows.append(row)
 
     ratio("W1", "cpu_us_per_op", "server CPU µs per greeting", "≤", 1.05)
@@ -600,6 +746,24 @@ def targets(runs: list[Run], summary: dict, plan: Plan) -> list[dict]:
             ratio("W4", "cpu_us_per_op", "server CPU µs per message", "≤", 1.05, suffix=f"/{conns}x{size}")
     ratio("W5", "cpu_us_per_op", "server CPU µs per line", "≤", 1.1)
     ratio("W5", "cpu_us_per_op", "server CPU µs per line", "≤", 0.7, ref="asio")
+    for w, kind in (("W6", "full"), ("W6r", "resumed")):
+        label = f"server CPU µs per {kind} TLS handshake + greeting"
+        ratio(w, "cpu_us_per_op", label, "≤", 1.05)
+        ratio(w, "cpu_us_per_op", label, "<", 1, ref="nginx")
+        ratio(w, "cpu_us_per_op", label, "<", 1, ref="asio")
+    for conns in plan.w7_connections:
+        suffix = f"/{conns}x{plan.w7_size}"
+        ratio("W7", "rate", "TLS messages/s", "≥", 1, ref="asio", suffix=suffix)
+        ratio("W7", "cpu_us_per_op", "server CPU µs per TLS message", "≤", 0.9, ref="asio", suffix=suffix)
+        mine = summary.get(f"W7/sock{suffix}", {})  # reported, no target: what TLS costs us
+        for metric, what in (("tls_over_plain_rate", "messages/s"), ("tls_over_plain_cpu", "server CPU µs per message")):
+            rows.append({"workload": f"W7 {conns:,} conn × {size_name(plan.w7_size)}",
+                         "what": f"{what}, TLS ÷ our plaintext echo (same round)", "ours": mine.get(metric), "ref": None,
+                         "ref_name": "", "target": "reported", "ratio": mine.get(metric),
+                         "result": "info" if mine.get(metric) is not None else "n/a",
+                         "why": "" if mine.get(metric) is not None else f"sock: {mine.get('note') or 'no data'}"})
+    ratio("W8", "rss_per_conn_kib", f"server RSS per idle TLS connection ({plan.w8_connections:,} held)", "≤", 0.5,
+          ref="asio")
     ran = {r.workload for r in runs}  # --workloads: only the targets of what ran
     return [row for row in rows if row["workload"].split()[0] in ran]
 
@@ -652,7 +816,7 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
            "against every server in turn (starting with a different server each round); "
            "tables show medians over the rounds. A fresh server process per run.",
            f"- Server pinned to CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`), single-threaded "
-           f"(`--threads 1`); the load generator (`greet-bench`; W5: `peer-line-load`) pinned to CPU "
+           f"(`--threads 1`); the load generator (`greet-bench`; W5: `peer-line-load`; W6-W8: `peer-tls-load`) pinned to CPU "
            f"{BENCH_CPU}; loopback TCP.",
            "- Server CPU: utime+stime (+ children) from `/proc/PID/stat`, sampled right before and "
            f"after the load (clock ticks of {1e6 / CLK_TCK:g} µs). Peak RSS: `VmHWM` from "
@@ -662,8 +826,10 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
            f"{' '.join(meta['loadavg']['before_build'])}; at the end: {' '.join(meta['loadavg']['after'])} "
            "(other work on the machine shows here).", ""]
 
-    out += ["## Targets (issue 3, section 4; W5: issue 7, section 7; metrics on vs off: issue 8, section 3)", "",
-            "Ratio: ours over the floor's (RSS and W5's second row: over Asio's) in the same round, median over the rounds "
+    out += ["## Targets (issue 3, section 4; W5: issue 7, section 7; metrics on vs off: issue 8, section 3; "
+            "W6-W8, TLS: issue 9)", "",
+            "Ratio: ours over the floor's (RSS, W5's second row, W7 and W8: over Asio's; W6: over the floor's, "
+            "nginx's and Asio's) in the same round, median over the rounds "
             "(runs next to each other in time share the machine's state, so pairing them cancels most "
             "of its drift). The ours and reference columns are the medians of the tables below.", ""]
     out.append(table(["workload", "metric", "ours", "reference", "ratio", "target", "result"],
@@ -751,6 +917,67 @@ def report(runs: list[Run], summary: dict, rows: list[dict], plan: Plan, groups:
                     "(bench/peers/line_load.c, C epoll, not a system under test); batches still in flight at "
                     "the end are not counted. Latency: from a batch's write to its last byte back. The "
                     "targets compare CPU per line (server CPU time over lines echoed), paired by round.", ""])
+    for w, kind in (("W6", "full handshakes"), ("W6r", "resumed handshakes")):
+        floor_cpu = summary.get(f"{w}/floor", {}).get("cpu_us_per_op")
+        section(w, "tls_greet", f"{w} TLS {kind}: {p.w6_connections} concurrent clients, each connects, does a "
+                f"TLS 1.3 {'full' if w == 'W6' else 'resumed'} handshake, sends `1`, reads the greeting to the end, "
+                f"{p.w6_duration:g} s",
+                ["server", "greetings/s", "server CPU µs/handshake", "÷ floor's (medians)", "server CPU %",
+                 "peer-tls-load CPU %", "paced by", "resumed %", "p50 µs", "p99 µs", "others' CPU %",
+                 "errors (median)", "ok runs"],
+                lambda e: [num(e.get("rate")), num(e.get("cpu_us_per_op")),
+                           (f"{e['cpu_us_per_op'] / floor_cpu:.2f}×" if e.get("cpu_us_per_op") and floor_cpu else "–"),
+                           num(e.get("server_cpu_pct")), num(e.get("bench_cpu_pct")), paced_by(e, "peer-tls-load"),
+                           num(e.get("resumed_pct")), num(e.get("p50")), num(e.get("p99")), num(e.get("others_cpu_pct")),
+                           num(e.get("errors")), f"{e['ok_runs']}/{e['runs']}"])
+    if any(k.startswith("W6") for k in summary):
+        out.extend(["`peer-tls-load` (bench/peers/tls_load.c, C epoll, OpenSSL, not a system under test) is a "
+                    "client like any other: TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, ECDSA P-256 with SHA-256, the "
+                    "server's certificate verified against the run's test CA for `localhost` (also its SNI). W6r "
+                    "offers each client slot's last session ticket (TLS 1.3 PSK, still with an X25519 exchange); "
+                    "\"resumed %\" is the share of handshakes the server resumed. Server CPU per handshake is the "
+                    "server's CPU time over the greetings completed (one handshake each). A client's side of a full "
+                    "handshake (two ECDSA verifications) costs more than the server's, so peer-tls-load, not the "
+                    "server, usually sets the pace: compare CPU per handshake, not greetings/s. nginx's `return` "
+                    "never reads the request: it answers after the handshake whatever the client sends, and its "
+                    "close with the `1` unread often reaches the client as a reset after the whole answer (counted "
+                    "as success, as in W1).", ""])
+    body = []
+    for conns in p.w7_connections:
+        for s in groups["tls_echo"]:
+            e, plain = summary.get(f"W7/{s['key']}/{conns}x{p.w7_size}"), summary.get(f"W7p/{s['key']}/{conns}x{p.w7_size}", {})
+            if e is None:
+                continue
+            body.append([f"{conns:,}", labels["tls_echo"][s["key"]]] + (status_cells(e, 11) or [
+                num(e.get("rate")), num(e.get("mib_per_s")), num(e.get("cpu_us_per_op")),
+                num(plain.get("rate")), num(plain.get("cpu_us_per_op")),
+                (f"{e['tls_over_plain_rate']:.2f}×" if e.get("tls_over_plain_rate") else "–"),
+                (f"{e['tls_over_plain_cpu']:.2f}×" if e.get("tls_over_plain_cpu") else "–"),
+                num(e.get("server_cpu_pct")), num(e.get("bench_cpu_pct")), num(e.get("others_cpu_pct")),
+                num(e.get("errors"))]))
+    if body:
+        out.extend([f"## W7 TLS echo ping-pong: {size_name(p.w7_size)} messages, one in flight per connection, "
+                    f"AES-128-GCM, {p.w7_duration:g} s", "",
+                    table(["connections", "server", "TLS messages/s", "MiB/s (each way)", "server CPU µs/message",
+                           "plaintext messages/s", "plaintext CPU µs/message", "TLS ÷ plaintext messages/s",
+                           "TLS ÷ plaintext CPU", "server CPU %", "peer-tls-load CPU %", "others' CPU %", "errors"], body),
+                    "", "Plaintext: the same server without TLS (echo-server without --tls, peer-floor-echo, "
+                    "peer-asio-echo) under the same generator with `--plain`, in the same round (W7p); the ratios "
+                    "pair the two runs of a round. Messages are checked byte for byte. nginx is not in W7 or W8: "
+                    "its stream module cannot echo (`return` sends a fixed string and closes; echoing needs "
+                    "`proxy_pass` to a backend, which would measure the backend too).", ""])
+    section("W8", "tls_echo", f"W8 memory: {p.w8_connections:,} idle TLS connections after their handshakes "
+            f"(echo servers; opened {p.w8_inflight} handshakes at a time, held {p.w8_hold:g} s)",
+            ["server", "connections held", "VmRSS before KiB", "VmRSS held KiB", "KiB per connection",
+             "handshakes/s while opening", "server CPU µs/handshake", "errors (median)", "ok runs"],
+            lambda e: [num(e.get("completed")), num(e.get("rss_before_kib")), num(e.get("rss_held_kib")),
+                       num(e.get("rss_per_conn_kib")), num(e.get("rate")), num(e.get("cpu_us_per_op")),
+                       num(e.get("errors")), f"{e['ok_runs']}/{e['runs']}"])
+    if any(k.startswith("W8/") for k in summary):
+        out.extend(["KiB per connection: (VmRSS while held − VmRSS of the fresh server) ÷ connections held. A "
+                    "connection counts as established once the server's session ticket reaches the client (the "
+                    "server sends it after the client's Finished, so its handshake is over); VmRSS is read "
+                    f"{min(0.5, p.w8_hold / 2):g} s after the last one, while all are held and silent.", ""])
     unavailable = sorted({f"{r.server} ({r.note})" for r in runs if r.status == "unavailable"})
     failed = [f"{r.workload} {r.server}" + "".join(f" {k}={v}" for k, v in r.params.items())
               + f" round {r.round + 1}: {r.note}" for r in runs if r.status == "failed"]
@@ -891,7 +1118,8 @@ def main() -> int:
     ap.add_argument("--no-install", action="store_true", help="never run apt-get; skip what is missing")
     ap.add_argument("--out", type=Path, default=BENCH_DIR,
                     help="where RESULTS.md, results.json and results.png go (default bench/)")
-    ap.add_argument("--workloads", help="comma-separated subset, e.g. W1,W4 (for development)")
+    ap.add_argument("--workloads", help="comma-separated subset, e.g. W1,W4 (for development); W6 runs W6 and W6r "
+                    "(resumed), W7 runs W7 and W7p (its plaintext baseline)")
     ap.add_argument("--servers", help="comma-separated subset of sock,sock-metrics,floor,nginx,asio,asyncio,seed (for development)")
     args = ap.parse_args()
 
@@ -914,9 +1142,13 @@ def main() -> int:
         print(f"run.py: RLIMIT_NOFILE hard limit {hard} is below W2's {plan.w2_clients} clients: expect errors",
               file=sys.stderr)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    only = None
+    if args.workloads:
+        only = {w for name in args.workloads.split(",") for w in WORKLOAD_ALIASES.get(name, (name,))}
     try:
-        runs, groups = execute(plan, build_dir / "bin", set(args.workloads.split(",")) if args.workloads else None,
-                               set(args.servers.split(",")) if args.servers else None)
+        with tempfile.TemporaryDirectory(prefix="sock-bench-tls-") as certs:  # W6-W8's test CA and certificate
+            runs, groups = execute(plan, build_dir / "bin", only, set(args.servers.split(",")) if args.servers else None,
+                                   Path(certs))
     finally:
         stop_all()
 
@@ -951,8 +1183,12 @@ def main() -> int:
 
     # Exit status: our own servers must work. Ratios never fail the run; errors fail the smoke.
     # W5's peers and load generator are this project's own code, built with it: in the smoke,
-    # one that was built and fails (or errs) fails the run too, so a broken one is caught.
-    ours = [r for r in runs if r.server == "sock" or (args.smoke and r.workload == "W5" and r.status != "unavailable")]
+    # one that was built and fails (or errs) fails the run too, so a broken one is caught; the
+    # same for W6-W8's (peer-floor-tls, peer-asio-tls, peer-tls-load, and the nginx template).
+    # Our TLS servers are skipped, not failed, until greet-server and echo-server have TLS.
+    ours = [r for r in runs
+            if (r.server == "sock" and not (r.workload in TLS_WORKLOADS and r.status == "unavailable"))
+            or (args.smoke and r.workload in ("W5", *TLS_WORKLOADS) and r.status != "unavailable")]
     broken = [r for r in ours if r.status != "ok" or not r.metrics.get("completed")
               or (args.smoke and r.metrics.get("errors"))]
     for r in broken:

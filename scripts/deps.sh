@@ -11,8 +11,10 @@ set -euo pipefail
 # needs systemd running). prometheus: promtool, which checks a live scrape of greet-server
 # --metrics (tests/integration/metrics_test.cpp). haproxy, nginx and its stream module: the
 # front doors greet-server runs behind (tests/integration/front_door_test.py, deploy/).
-# libssl-dev: sock::tls is built on OpenSSL 3. openssl: scripts/make-test-certs.sh makes the
-# TLS tests' certificates with it, and its s_server and s_client are peers in tests/tls.
+# libssl-dev: sock::tls is built on OpenSSL 3, and so are the TLS benchmark peers
+# (bench/peers: peer-floor-tls, peer-asio-tls, peer-tls-load). openssl: its command line makes
+# the certificates (scripts/make-test-certs.sh, bench/peers/make_tls_certs.sh), and its
+# s_server and s_client are peers in tests/tls.
 packages=(g++ cmake make libgtest-dev libcli11-dev libasio-dev python3
   pkg-config help2man dpkg-dev file lintian valgrind libc-ares-dev socat systemd prometheus
   haproxy nginx libnginx-mod-stream libssl-dev openssl "$@")
