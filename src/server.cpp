@@ -155,6 +155,7 @@ struct server::worker {
     bool draining = false;
     bool lame = false;  // in stop_delay: stopping, yet still accepting and serving
     bool backing_off = false;
+    bool first_finished = false;  // the first loop is done, waiting for the others (finish)
     worker_timer backoff, lame_duck, grace, last_call;
     event_loop::clock::time_point last_log{};
     // The service manager's notifications, from the first loop only: the STATUS= line last
@@ -321,7 +322,7 @@ struct server::worker {
             w.log_failure("connection handler", ex);
         }
         w.srv.connection_ended();
-        if (w.draining && w.live == 0) w.loop->stop();
+        if (w.draining && w.live == 0) w.finish();
     }
 
     void pause_for_limit() {
@@ -371,13 +372,35 @@ struct server::worker {
         draining = true;
         watch(false);
         close_listeners();
-        if (srv.config_.type == sock::kind::dgram) loop->cancel_all();  // nothing is in flight
+        // Nothing is in flight: each loop's datagram task is told to end. (Not every socket of
+        // the loop, which would take the services' with them.)
+        if (srv.config_.type == sock::kind::dgram) connections.cancel_all();
         if (live == 0) {
-            loop->stop();
+            finish();
             return;
         }
         grace.fire = [](timer& t) { static_cast<worker_timer&>(t).w->hurry(); };
         loop->start(grace, srv.config_.grace);
+    }
+
+    // This loop has no connection left after a stop: it ends, except that the first loop,
+    // when it runs services (a /healthz that says 503 until the exit), waits for the others.
+    void finish() {
+        auto& first = *srv.workers_.front();
+        if (srv.services_.empty()) {
+            loop->stop();
+        } else if (this != &first) {
+            loop->stop();
+            srv.loops_finished_.fetch_add(1);
+            first.post([f = &first] { f->finish_first(); });
+        } else {
+            first_finished = true;
+            finish_first();
+        }
+    }
+
+    void finish_first() {
+        if (first_finished && srv.loops_finished_.load() + 1 == srv.workers_.size()) loop->stop();
     }
 
     // After watch(false). A shared (Unix) listener closes once no loop watches it any more.
@@ -404,7 +427,7 @@ struct server::worker {
             w.srv.log(std::to_string(w.live) +
                       " connection(s) ignored cancellation; destroying them");
             w.destroy_connections();
-            w.loop->stop();
+            w.finish();
         };
         loop->start(last_call, cancel_grace);
     }
@@ -787,6 +810,7 @@ void server::stop() {
 
 void server::run() {
     if (running_.exchange(true)) throw std::logic_error("server::run: already running");
+    loops_finished_.store(0);
     struct not_running {
         std::atomic<bool>& flag;
         ~not_running() { flag.store(false); }

@@ -82,7 +82,7 @@ public:
     /// Binds and listens at once, and serves on host's first loop once host.run() starts
     /// (server::add_service), with no thread of its own: a process with one loop stays
     /// single-threaded, so its system calls skip glibc's multi-threaded wrappers. Scrapes run
-    /// between that loop's connections, and the endpoint closes when that loop ends. Call
+    /// between that loop's connections; the endpoint closes as host.run() returns. Call
     /// before host.run(); the endpoint must outlive it.
     metrics_endpoint(metrics_endpoint_config config, server& host);
     /// Stops: scrapes in flight get a second, then the thread (if any) is joined.

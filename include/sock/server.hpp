@@ -150,9 +150,10 @@ public:
     std::size_t loops() const noexcept { return workers_.size(); }
     /// Runs a task beside the connections, on the first loop (a metrics endpoint, a periodic
     /// job), so that it needs no thread of its own: make() is called on that loop's thread
-    /// when run() starts. The task is no connection (not counted, not limited, not cancelled
-    /// by the grace period); it ends with its loop, after that loop's connections have
-    /// drained (or at once if the server fails), destroyed where it waits. Call before run().
+    /// when run() starts. The task is no connection (not counted, not limited); it ends with
+    /// its loop, once every loop's connections have drained after a stop (or at once if the
+    /// server fails), destroyed where it waits; only a grace period that runs out with that
+    /// loop's connections still open cancels it with them. Call before run().
     void add_service(std::function<task<>()> make);
     /// On a thread running one of a server's loops: that loop's number, from 0 to loops() - 1,
     /// to index per-loop state (per_loop<T>) from a handler. Elsewhere: no_loop.
@@ -181,6 +182,7 @@ private:
     std::atomic<std::size_t> active_{0};
     std::atomic<bool> stop_requested_{false};
     std::atomic<std::size_t> stopped_listening_{0};  // loops that have closed their listeners
+    std::atomic<std::size_t> loops_finished_{0};  // loops other than the first that have ended
     std::atomic<bool> running_{false};
     std::atomic<bool> aborted_{false};  // a loop failed: the others stop at once
     std::optional<std::chrono::microseconds> watchdog_;  // $WATCHDOG_USEC, when notifying

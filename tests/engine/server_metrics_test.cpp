@@ -33,6 +33,16 @@ bool eventually(Pred pred) {
     return true;
 }
 
+/// Waits (bounded) until connecting to where is refused: the listener has closed.
+bool eventually_refused(const sock::address& where) {
+    return eventually([&] {
+        sock::socket late(sock::family::inet);
+        std::error_code ec;
+        late.connect(where, ec);
+        return ec == std::errc::connection_refused;
+    });
+}
+
 /// Sends raw bytes to the endpoint and reads the whole response, to its end of stream.
 std::string http(const sock::address& where, std::string_view request) {
     auto s = connect_to(where);
@@ -151,12 +161,7 @@ TEST(MetricsEndpoint, HealthIs503AllThroughAGracefulStopWhileTheListenerIsClosed
     EXPECT_EQ(status_line(stopping), "HTTP/1.1 503 Service Unavailable");
     EXPECT_EQ(stopping.substr(stopping.find("\r\n\r\n") + 4), "stopping\n");
     // Once the server's listener is closed, the endpoint still answers, and still 503.
-    EXPECT_TRUE(eventually([&] {
-        sock::socket late(sock::family::inet);
-        std::error_code ec;
-        late.connect(srv.address(), ec);
-        return ec == std::errc::connection_refused;
-    }));
+    EXPECT_TRUE(eventually_refused(srv.address()));
     EXPECT_EQ(status_line(get(endpoint.address(), "/healthz")), "HTTP/1.1 503 Service Unavailable");
     EXPECT_EQ(ask(held, "2"), "hi:2");  // the client in flight is still served
     EXPECT_FALSE(srv.finished_within(0ms));
@@ -233,12 +238,7 @@ TEST(MetricsEndpoint, OnTheFirstLoopHealthIs503ThroughTheStopAndItClosesWithTheL
     ASSERT_EQ(ask(held, "1"), "hi:1");
     EXPECT_EQ(status_line(get(endpoint->address(), "/healthz")), "HTTP/1.1 200 OK");
     srv->stop();
-    EXPECT_TRUE(eventually([&] {
-        sock::socket late(sock::family::inet);
-        std::error_code ec;
-        late.connect(srv.address(), ec);
-        return ec == std::errc::connection_refused;
-    }));
+    EXPECT_TRUE(eventually_refused(srv.address()));
     EXPECT_EQ(status_line(get(endpoint->address(), "/healthz")), "HTTP/1.1 503 Service Unavailable");
     EXPECT_EQ(ask(held, "2"), "hi:2");
     held.close();
@@ -274,6 +274,41 @@ TEST(MetricsEndpoint, OnTheFirstLoopScrapesBeyondItsLimitWaitTheirTurn) {
     slow.close();
     scraper.join();
     EXPECT_EQ(status_line(second), "HTTP/1.1 200 OK");
+}
+
+/// Answers each message with the number of the loop serving the connection, until the end.
+sock::task<> say_loop(sock::async_socket conn) {
+    std::error_code ec;
+    for (;;) {
+        auto msg = co_await conn.recv(100, ec);
+        if (ec || msg.empty()) co_return;
+        co_await conn.sendall(std::to_string(sock::server::current_loop()), ec);
+        if (ec) co_return;
+    }
+}
+
+// The endpoint lives on the first loop, but a stop must not end it while another loop still
+// serves: /healthz says 503 until the server is done, not "connection refused".
+TEST(MetricsEndpoint, OnTheFirstLoopItOutlivesThatLoopsClientsWhileAnotherLoopServes) {
+    auto config = test_config({sock::address("127.0.0.1", 0)}, 2);
+    config.grace = 60s;
+    std::optional<sock::metrics_endpoint> endpoint;
+    server_thread srv(std::move(config), say_loop,
+                      [&](sock::server& s) { endpoint.emplace(endpoint_for(s), s); });
+    // A client on the second loop, and none on the first (SO_REUSEPORT spreads them by hash).
+    std::optional<sock::socket> held;
+    for (int i = 0; i < 200 && !held; ++i) {
+        auto c = connect_to(srv.address());
+        if (ask(c, "x") == "1") held.emplace(std::move(c));
+    }
+    ASSERT_TRUE(held) << "no connection landed on the second loop";
+    ASSERT_TRUE(eventually([&] { return srv->stats().active == 1; }));  // the first loop's ended
+    srv->stop();
+    EXPECT_TRUE(eventually_refused(srv.address()));
+    EXPECT_EQ(status_line(get(endpoint->address(), "/healthz")), "HTTP/1.1 503 Service Unavailable");
+    EXPECT_EQ(ask(*held, "y"), "1");
+    held->close();
+    EXPECT_TRUE(srv.finished_within(20s));
 }
 
 }  // namespace
