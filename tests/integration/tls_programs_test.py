@@ -124,13 +124,7 @@ def greet(port, ctx=None, message=b"1"):
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             s.sendall(message)
-            reply = b""
-            while True:
-                part = s.recv(1024)
-                if not part:
-                    break
-                reply += part
-            return reply.decode(), s.getpeercert()
+            return read_to_end(s).decode(), s.getpeercert()
 
 
 def greet_client(port, *args):
