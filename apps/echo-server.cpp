@@ -38,6 +38,17 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(greet::cli::seconds_range(0));
 
+    bool tls = false;
+    auto* tls_flag = app.add_flag("--tls", tls, "Serve TLS (1.2 and 1.3); needs --tls-cert and --tls-key");
+    auto* tls_cert = app.add_option("--tls-cert", config.tls.cert,
+                                    "The certificate chain, PEM, leaf first")
+                         ->type_name("FILE")
+                         ->needs(tls_flag);
+    auto* tls_key = app.add_option("--tls-key", config.tls.key, "The certificate's private key, PEM")
+                        ->type_name("FILE")
+                        ->needs(tls_flag);
+    tls_flag->needs(tls_cert)->needs(tls_key);
+
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     config.port = static_cast<std::uint16_t>(port);
     config.idle_timeout = greet::cli::seconds(timeout);

@@ -115,6 +115,24 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(greet::cli::seconds_range(0.001));
     app.add_flag("--json", json, "Print only one JSON object on stdout");
+    bool tls = false;
+    std::string cafile;
+    auto* tls_opt = app.add_flag("--tls", tls,
+                                 "greet: speak TLS, a full handshake per request; the server's "
+                                 "certificate must verify. Failed handshakes count as errors "
+                                 "(kind \"handshake\", or timeout, reset)");
+    app.add_flag("--resume", config.resume,
+                 "greet --tls: each client resumes the session of its previous request (TLS 1.3 "
+                 "tickets); the report says how many resumed")
+        ->needs(tls_opt);
+    app.add_option("--cafile", cafile, "--tls: trust the CAs of this PEM file instead of the system's store")
+        ->type_name("FILE")
+        ->needs(tls_opt);
+    app.add_option("--server-name", config.server_name,
+                   "--tls: the name sent (SNI) and checked against the certificate [default: the "
+                   "--host value]")
+        ->type_name("NAME")
+        ->needs(tls_opt);
 
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     const auto mode = mode_name == "echo" ? bench::mode::echo : bench::mode::greet;
@@ -124,6 +142,10 @@ int main(int argc, char** argv) {
                 greet::cli::report(name, opt->get_name() + " applies to --mode greet only (see --help)");
                 return greet::cli::usage;
             }
+        }
+        if (tls) {
+            greet::cli::report(name, "--tls applies to --mode greet only (see --help)");
+            return greet::cli::usage;
         }
     } else if (size_opt->count() != 0) {
         greet::cli::report(name, "--size applies to --mode echo only (see --help)");
@@ -142,6 +164,10 @@ int main(int argc, char** argv) {
     config.progress = !json && ::isatty(2) == 1;
 
     try {
+        if (tls) {
+            config.tls = sock::ssl::create_default_context(sock::ssl::purpose::server_auth, cafile);
+            if (config.server_name.empty()) config.server_name = host;
+        }
         if (!unix_path.empty()) {
             config.target = sock::address::unix_path(unix_path);
         } else {

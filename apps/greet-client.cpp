@@ -38,6 +38,18 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(greet::cli::seconds_range(0.001));
     app.add_option("--message", config.message, "What to send")->capture_default_str();
+    auto* tls = app.add_flag("--tls", config.tls,
+                             "Speak TLS; the server's certificate must verify (its CA, dates and name)")
+                    ->excludes("--udp");
+    app.add_option("--cafile", config.cafile,
+                   "Trust the CAs of this PEM file instead of the system's store")
+        ->type_name("FILE")
+        ->needs(tls);
+    app.add_option("--server-name", config.server_name,
+                   "The name sent to the server (SNI) and checked against its certificate "
+                   "[default: the --host value]")
+        ->type_name("NAME")
+        ->needs(tls);
 
     if (auto code = greet::cli::parse(app, argc, argv)) return *code;
     config.port = static_cast<std::uint16_t>(port);

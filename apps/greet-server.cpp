@@ -20,8 +20,9 @@ int main(int argc, char** argv) {
     greet::cli::add_conventions(
         app, name,
         "Signals: SIGINT or SIGTERM stop it: after --stop-delay, clients in flight finish within "
-        "5 s (a second signal skips the delay and cancels them), then it exits 0. SIGHUP is logged and ignored: there is nothing to "
-        "reload.\n"
+        "5 s (a second signal skips the delay and cancels them), then it exits 0. SIGHUP is logged and ignored, except with --tls-cert: then "
+        "it loads the certificate, key and client CA files again for new connections (connections "
+        "already made keep theirs); a load that fails keeps the current ones, and one line says why.\n"
         "systemd: given sockets by socket activation (LISTEN_FDS) it serves those, and --host, "
         "--port, --unix, --backlog and --reuse-port are usage errors (the socket unit says where "
         "to listen); with NOTIFY_SOCKET set it sends READY=1 once listening, STATUS= with its "
@@ -38,7 +39,9 @@ int main(int argc, char** argv) {
     auto* backlog = app.add_option("--backlog", config.backlog, "Connections queued before accept")
         ->capture_default_str()
         ->check(greet::cli::whole_number(0, 65535));
-    app.add_option("--timeout", timeout, "Seconds a client has to send its message")
+    app.add_option("--timeout", timeout,
+                   "Seconds a client has to send its message (with TLS: to finish the handshake "
+                   "and send its message)")
         ->capture_default_str()
         ->check(greet::cli::seconds_range(0.001));
     auto* unix_opt = app.add_option("--unix", config.unix_path,
@@ -61,6 +64,21 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(greet::cli::networks())
         ->needs(proxy);
+    auto* tls_cert = app.add_option("--tls-cert", config.tls.cert,
+                                    "Serve TLS (1.2 and 1.3) with this certificate chain, PEM, leaf "
+                                    "first; needs --tls-key. Over TCP or --unix, not --udp; behind "
+                                    "--proxy-protocol the header comes first, then the handshake")
+                         ->type_name("FILE")
+                         ->excludes(udp);
+    auto* tls_key = app.add_option("--tls-key", config.tls.key, "The certificate's private key, PEM")
+                        ->type_name("FILE")
+                        ->needs(tls_cert);
+    tls_cert->needs(tls_key);
+    app.add_option("--tls-client-ca", config.tls.client_ca,
+                   "Require every client to show a certificate signed by a CA of this PEM file "
+                   "(mutual TLS)")
+        ->type_name("FILE")
+        ->needs(tls_cert);
     app.add_flag("--quiet", config.quiet, "No line per served client (time outs and errors are still logged)");
     app.add_option("--metrics", config.metrics,
                    "Serve Prometheus metrics at http://HOST:PORT/metrics and /healthz (200 while "

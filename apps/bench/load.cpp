@@ -3,6 +3,7 @@
 #include "bench/outcome.hpp"
 
 #include <sock/async_socket.hpp>
+#include <sock/async_ssl.hpp>
 #include <sock/coro.hpp>
 #include <sock/event_loop.hpp>
 #include <sock/task.hpp>
@@ -73,6 +74,7 @@ private:
     struct slot {
         std::size_t index;
         std::span<char> buf;
+        sock::ssl::session session{};  // --resume: what the previous request got
     };
     /// Counts a request in flight while it lives.
     struct in_flight_scope {
@@ -87,6 +89,7 @@ private:
         std::optional<error_kind> verdict;
         std::error_code ec;
         clock::time_point end;
+        bool resumed = false;  // TLS: the handshake resumed a session
     };
     /// The open loop's clock: a timerfd, since the loop's own timers round to milliseconds.
     struct ticker final : sock::io_handler {
@@ -96,7 +99,8 @@ private:
     };
 
     bool take_ticket() noexcept;
-    void record(std::optional<error_kind> verdict, clock::time_point start, clock::time_point end);
+    void record(std::optional<error_kind> verdict, clock::time_point start, clock::time_point end,
+                bool resumed = false);
     void stop() noexcept;
     void start_task(sock::task<> t, sock::task_set& group);
     static void task_done(void* context, std::exception_ptr ex) noexcept;
@@ -104,6 +108,8 @@ private:
     sock::task<std::error_code> connect(sock::async_socket& conn);
     sock::task<ending> within_timeout(sock::task<ending> exchange);
     sock::task<ending> greet_exchange(slot& s);
+    template <class Stream>
+    sock::task<ending> greet_talk(slot& s, Stream& conn);
     sock::task<> greet_request(slot& s, clock::time_point start);
     sock::task<> greet_worker(slot& s);
     sock::task<> open_request(slot& s, clock::time_point scheduled);
@@ -190,12 +196,14 @@ bool load::take_ticket() noexcept {
     return true;
 }
 
-void load::record(std::optional<error_kind> verdict, clock::time_point start, clock::time_point end) {
+void load::record(std::optional<error_kind> verdict, clock::time_point start, clock::time_point end,
+                  bool resumed) {
     if (stopping_) return;  // cut short by the end of the run: not a result
     if (verdict) {
         results_.count_error(*verdict);
     } else {
         ++results_.completed;
+        if (resumed) ++results_.resumed;
         results_.latency.record(microseconds(end - start));
     }
     last_end_ = std::max(last_end_, end);
@@ -230,6 +238,7 @@ void load::task_done(void* context, std::exception_ptr ex) noexcept {
 }
 
 results load::take_results() {
+    results_.tls = config_.tls.has_value();
     if (finished_ != 0) results_.duration_s = std::chrono::duration<double>(last_end_ - t0_).count();
     return std::move(results_);
 }
@@ -282,12 +291,39 @@ void throw_if_canceled(std::error_code ec) {
 
 sock::task<load::ending> load::greet_exchange(slot& s) {
     sock::async_socket conn;
-    reply_check check(config_.expect);
     std::error_code ec = co_await connect(conn);
     throw_if_canceled(ec);
-    if (!ec) co_await sock::sleep(config_.delay);
+    if (ec) co_return ending{classify(ec), ec, clock::now()};
+    if (!config_.tls) co_return co_await greet_talk(s, conn);
+    // Within the request's bound (the socket's timeout, and within_timeout's).
+    sock::ssl::wrap_options options;  // named: see async_wrap_socket
+    options.server_hostname = config_.server_name;
+    options.session = config_.resume && s.session ? &s.session : nullptr;
+    sock::ssl::async_socket tls;
+    try {
+        tls = co_await sock::ssl::async_wrap_socket(*config_.tls, std::move(conn), options);
+    } catch (const sock::error& e) {
+        ec = e.code();
+    }
+    throw_if_canceled(ec);
+    if (ec) {
+        const auto kind = ec.category() == sock::ssl::ssl_category() ? error_kind::handshake : classify(ec);
+        co_return ending{kind, ec, clock::now()};
+    }
+    ending e = co_await greet_talk(s, tls);
+    e.resumed = tls.session_reused();
+    // TLS 1.3 sends its tickets after the handshake: by the reply's end one is here.
+    if (config_.resume && !e.verdict) s.session = tls.session();
+    co_return e;
+}
+
+template <class Stream>
+sock::task<load::ending> load::greet_talk(slot& s, Stream& conn) {
+    reply_check check(config_.expect);
+    std::error_code ec;
+    co_await sock::sleep(config_.delay);
     bool reading = false;
-    if (!ec) {
+    {
         co_await conn.sendall(config_.message, ec);
         throw_if_canceled(ec);
         // A server may answer and close without reading (nginx's `return`): a reset on
@@ -319,7 +355,7 @@ sock::task<> load::greet_request(slot& s, clock::time_point start) {
         in_flight_scope counted(*this);
         e = co_await within_timeout(greet_exchange(s));
     }
-    record(e.verdict, start, e.end);
+    record(e.verdict, start, e.end, e.resumed);
     if (e.ec && needs_backoff(e.ec) && !stopping_) co_await sock::sleep(backoff_time);
 }
 

@@ -5,10 +5,12 @@
 #include "bench/report.hpp"
 
 #include <sock/address.hpp>
+#include <sock/ssl.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace bench {
@@ -36,6 +38,12 @@ struct load_config {
     double rate = 0;
     /// Bound of one request, connect included.
     std::chrono::nanoseconds timeout = std::chrono::seconds(10);
+    /// greet: speak TLS with this client context, a full handshake per request...
+    std::optional<sock::ssl::context> tls;
+    /// ...sending this name (SNI) and checking the certificate against it...
+    std::string server_name;
+    /// ...or, once a client has a session, resuming it (its previous request's).
+    bool resume = false;
     /// A live progress line on stderr each second (for a terminal).
     bool progress = false;
 };

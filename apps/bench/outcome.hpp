@@ -13,11 +13,13 @@
 namespace bench {
 
 /// Why a request failed. The names are part of greet-bench's output (--json keys).
-enum class error_kind : unsigned char { refused, reset, timeout, bad_reply, overload, other };
+/// handshake: a TLS handshake failed for TLS's own reasons (a certificate that does not
+/// verify, an alert, not TLS); its timeouts and resets are timeout and reset.
+enum class error_kind : unsigned char { refused, reset, timeout, bad_reply, overload, handshake, other };
 
-inline constexpr std::size_t error_kind_count = 6;
+inline constexpr std::size_t error_kind_count = 7;
 inline constexpr std::array<std::string_view, error_kind_count> error_kind_names = {
-    "refused", "reset", "timeout", "bad_reply", "overload", "other"};
+    "refused", "reset", "timeout", "bad_reply", "overload", "handshake", "other"};
 
 constexpr std::string_view name_of(error_kind k) noexcept {
     return error_kind_names[static_cast<std::size_t>(k)];

@@ -68,6 +68,7 @@ std::string format_summary(const results& r) {
         s += ')';
     }
     s += '\n';
+    if (r.tls) s += "resumed    " + std::to_string(r.resumed) + " of " + std::to_string(r.completed) + " completed\n";
     if (r.latency.count() == 0) {
         s += "latency    none (nothing completed)\n";
         return s;
@@ -91,7 +92,9 @@ std::string format_json(const results& r) {
         s += error_kind_names[i];
         s += "\": " + std::to_string(r.errors[i]);
     }
-    s += "}, \"rate\": " + printf_string("%.3f", r.rate());
+    s += '}';
+    if (r.tls) s += ", \"resumed\": " + std::to_string(r.resumed);
+    s += ", \"rate\": " + printf_string("%.3f", r.rate());
     s += ", \"duration_s\": " + printf_string("%.6f", r.duration_s);
     s += ", \"latency_us\": {";
     for (const auto& row : rows) {

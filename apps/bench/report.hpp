@@ -18,6 +18,10 @@ struct results {
     histogram latency;
     /// Wall time from the first request's start to the last request's end.
     double duration_s = 0;
+    /// A TLS run (greet-bench --tls): completed requests whose handshake resumed a session
+    /// (--resume).
+    bool tls = false;
+    std::uint64_t resumed = 0;
 
     std::uint64_t error_total() const noexcept;
     /// Completed requests per second of duration_s; 0 when nothing was timed.
@@ -30,7 +34,8 @@ struct results {
 std::string format_summary(const results& r);
 
 /// One JSON object and '\n': {"completed": N, "errors": N, "errors_by_kind": {...}, "rate": R,
-/// "duration_s": D, "latency_us": {"p50": ..., "p90": ..., "p99": ..., "p999": ..., "max": ...}}.
+/// "duration_s": D, "latency_us": {"p50": ..., "p90": ..., "p99": ..., "p999": ..., "max": ...}},
+/// and for a TLS run "resumed": N after "errors_by_kind".
 std::string format_json(const results& r);
 
 /// Why a run counts as failed, as one line without a newline ("3 of 1000 requests failed:

@@ -3,6 +3,8 @@
 // echo-server's work: the classic echo service on the sock::server engine, for the
 // ping-pong benchmark.
 
+#include "greet/tls.hpp"
+
 #include <sock/async_socket.hpp>
 #include <sock/socket.hpp>
 #include <sock/task.hpp>
@@ -30,6 +32,9 @@ struct server_config {
     /// Share the port with other processes that ask for it too (SO_REUSEPORT), for a restart
     /// without downtime; without it a port in use is an error.
     bool reuse_port = false;
+    /// With a certificate: TLS on every connection (the handshake bounded by idle_timeout,
+    /// else by 60 s).
+    greet::tls::server_files tls;
 };
 
 /// Binds as configured (or serves the `inherited` listening sockets instead: socket
@@ -41,5 +46,9 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
 /// Sends back everything the connection receives until EOF, an error or the idle timeout.
 /// config must outlive the task.
 sock::task<> serve_connection(sock::async_socket conn, const server_config& config);
+
+/// serve_connection over TLS with ctx (which must outlive the handshake).
+sock::task<> serve_tls_connection(sock::async_socket conn, const sock::ssl::context& ctx,
+                                  const server_config& config);
 
 }  // namespace echo

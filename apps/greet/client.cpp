@@ -5,10 +5,12 @@
 #include <sock/create.hpp>
 #include <sock/error.hpp>
 #include <sock/socket.hpp>
+#include <sock/ssl.hpp>
 
 #include <algorithm>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 
 namespace greet {
 
@@ -23,24 +25,45 @@ struct stream {
     std::string server;
 };
 
-/// Reads until the server closes, within one deadline for the whole reply.
-std::string read_reply(stream& conn, std::chrono::nanoseconds timeout) {
+/// Reads until the server closes, within one deadline for the whole reply. Socket: a
+/// sock::socket or a sock::ssl::socket.
+template <class Socket>
+std::string read_reply(Socket& s, const std::string& server, std::chrono::nanoseconds timeout) {
     const auto deadline = steady_clock::now() + timeout;
     std::string reply;
-    std::error_code ec;
+    [[maybe_unused]] std::error_code ec;
     while (reply.size() < max_reply) {
         const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
             deadline - steady_clock::now());
         // Past the deadline, still poll once without waiting: a zero timeout never blocks.
-        conn.s.settimeout(std::max(left, std::chrono::nanoseconds::zero()));
-        std::string part = conn.s.recv(max_reply - reply.size(), 0, ec);
-        if (ec) sock::throw_error(ec, "recv " + conn.server);
+        s.settimeout(std::max(left, std::chrono::nanoseconds::zero()));
+        std::string part;
+        if constexpr (std::is_same_v<Socket, sock::socket>) {
+            part = s.recv(max_reply - reply.size(), 0, ec);
+            if (ec) sock::throw_error(ec, "recv " + server);
+        } else {
+            part = s.recv(max_reply - reply.size());  // throws in TLS's words
+        }
         if (part.empty()) break;
         reply += part;
     }
     if (reply.empty())
-        throw std::runtime_error("recv " + conn.server + ": closed without a reply");
+        throw std::runtime_error("recv " + server + ": closed without a reply");
     return reply;
+}
+
+/// Sends the message and reads the reply.
+template <class Socket>
+std::string exchange(Socket& s, const std::string& server, const client_config& config) {
+    std::this_thread::sleep_for(config.delay);
+    if constexpr (std::is_same_v<Socket, sock::socket>) {
+        std::error_code ec;
+        s.sendall(config.message, 0, ec);
+        if (ec) sock::throw_error(ec, "sendall " + server);
+    } else {
+        s.sendall(config.message);  // throws in TLS's words
+    }
+    return read_reply(s, server, config.timeout);
 }
 
 stream connect_stream(const client_config& config) {
@@ -71,11 +94,13 @@ std::string ask(const client_config& config) {
         return s.recv(max_reply);
     }
     stream conn = connect_stream(config);
-    std::this_thread::sleep_for(config.delay);
-    std::error_code ec;
-    conn.s.sendall(config.message, 0, ec);
-    if (ec) sock::throw_error(ec, "sendall " + conn.server);
-    return read_reply(conn, config.timeout);
+    if (!config.tls) return exchange(conn.s, conn.server, config);
+    const auto ctx = sock::ssl::create_default_context(sock::ssl::purpose::server_auth, config.cafile);
+    sock::ssl::wrap_options options;
+    options.server_hostname = config.server_name.empty() ? config.host : config.server_name;
+    conn.s.settimeout(config.timeout);  // bounds the handshake
+    auto tls = ctx.wrap_socket(std::move(conn.s), options);
+    return exchange(tls, conn.server, config);
 }
 
 }  // namespace greet

@@ -20,14 +20,21 @@ struct client_config {
     /// Bounds the connect, and the wait for the whole reply.
     std::chrono::nanoseconds timeout = std::chrono::seconds(5);
     std::string message{"1"};
+    /// Speak TLS over the stream; the server's certificate must verify.
+    bool tls = false;
+    /// The CAs trusted (PEM); empty: the system's store.
+    std::string cafile;
+    /// The name sent (SNI) and checked against the certificate; empty: host.
+    std::string server_name;
 };
 
 /// The longest reply read; greet replies are a few bytes.
 inline constexpr std::size_t max_reply = 64 * 1024;
 
 /// Sends config.message and returns the reply: over a stream, everything up to the server's
-/// orderly close (at most max_reply bytes); over UDP, one datagram. Throws sock::error (with
-/// the call, address and cause) when connecting, sending or receiving fails or times out.
+/// orderly close (at most max_reply bytes; with TLS, its close_notify); over UDP, one
+/// datagram. Throws sock::error (with the call, address and cause) when connecting, the
+/// handshake, sending or receiving fails or times out.
 std::string ask(const client_config& config);
 
 }  // namespace greet

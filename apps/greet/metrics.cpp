@@ -32,6 +32,10 @@ void metrics::write(sock::metrics_text& out) const {
     out.family("greet_greeting_duration_seconds", sock::metric_type::histogram,
                "Time from the loop's wakeup that accepted a connection to its reply sent.");
     out.histogram(latency);
+    if (tls_)
+        tls::write_metrics(out, loops_.size(), [this](std::size_t i) -> const tls::handshake_counts& {
+            return loops_[i].tls;
+        });
 }
 
 }  // namespace greet

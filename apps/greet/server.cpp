@@ -6,13 +6,17 @@
 #include "greet/metrics.hpp"
 #include "greet/unix_socket.hpp"
 
+#include <sock/async_ssl.hpp>
 #include <sock/error.hpp>
 #include <sock/metrics_endpoint.hpp>
 #include <sock/server.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <optional>
@@ -116,11 +120,28 @@ sock::task<> serve_datagrams(sock::async_socket s, const server_config& config, 
 
 }  // namespace
 
-sock::task<> serve_connection(sock::async_socket conn, const server_config& config,
-                              loop_counts* counts) {
-    // The loop's time of the wakeup that accepted this connection: no clock read here.
-    const auto accepted = conn.loop()->now();
-    conn.settimeout(config.timeout);
+namespace {
+
+/// The plain connection under a stream: itself, or what TLS runs over.
+sock::async_socket& plain(sock::async_socket& conn) noexcept { return conn; }
+sock::async_socket& plain(sock::ssl::async_socket& conn) noexcept { return conn.raw(); }
+
+/// TLS's end after the reply: close_notify, then the client's (or its close), dropping what
+/// else it sends, all within drain_time.
+sock::task<> finish(sock::ssl::async_socket& conn, bool) {
+    conn.settimeout(drain_time);
+    std::error_code ec;
+    co_await conn.shutdown(ec);
+}
+
+/// The greeting over a connected stream, plain or TLS: `timeout` is what is left of the
+/// client's time (TLS: the handshake took the rest), `accepted` the loop's time of its accept.
+template <class Stream>
+sock::task<> serve_stream(Stream conn, const server_config& config, loop_counts* counts,
+                          std::chrono::steady_clock::time_point accepted,
+                          std::chrono::nanoseconds timeout) {
+    conn.settimeout(timeout);
+    sock::async_socket& under = plain(conn);
     // The read completes only once data is there, so the bytes can land in a buffer shared
     // by every connection of this thread: frames stay small (10,000 idle clients cost a
     // tenth of what 1 KiB each would) and the buffer stays in cache. The message is used
@@ -132,13 +153,13 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
     const std::size_t n = co_await conn.recv_into(buf, ec);
     // Behind a front door, a connection of its own (a LOCAL header) that ends without a
     // message is a health check (HAProxy's connect, header, reset): nothing to log or answer.
-    if (config.proxy_protocol && !conn.proxied() &&
+    if (config.proxy_protocol && !under.proxied() &&
         ((!ec && n == 0) || ec == std::errc::connection_reset))
         co_return;
     if (ec) {
         const bool timed_out = ec == std::errc::timed_out;
         if (counts) (timed_out ? counts->timeouts : counts->recv_errors).add();
-        write_line(2, peer_name(conn) + ": " + (timed_out ? "time out" : "recv: " + sock::error_reason(ec)));
+        write_line(2, peer_name(under) + ": " + (timed_out ? "time out" : "recv: " + sock::error_reason(ec)));
         co_return;
     }
     const std::string_view message(buf.data(), std::min(n, max_message));
@@ -151,11 +172,63 @@ sock::task<> serve_connection(sock::async_socket conn, const server_config& conf
         if (!ec) counts->latency.observe(std::chrono::steady_clock::now() - accepted);
     }
     if (ec) {
-        write_line(2, peer_name(conn) + ": sendall: " + sock::error_reason(ec));
+        write_line(2, peer_name(under) + ": sendall: " + sock::error_reason(ec));
         co_return;
     }
-    if (!config.quiet) write_line(1, peer_name(conn) + ": " + served);
+    if (!config.quiet) write_line(1, peer_name(under) + ": " + served);
     co_await finish(conn, n > max_message);
+}
+
+}  // namespace
+
+sock::task<> serve_connection(sock::async_socket conn, const server_config& config,
+                              loop_counts* counts) {
+    // The loop's time of the wakeup that accepted this connection: no clock read here.
+    const auto accepted = conn.loop()->now();
+    return serve_stream(std::move(conn), config, counts, accepted, config.timeout);
+}
+
+sock::task<> serve_tls_connection(sock::async_socket conn, const sock::ssl::context& ctx,
+                                  const server_config& config, loop_counts* counts) {
+    const auto accepted = conn.loop()->now();
+    conn.settimeout(config.timeout);  // bounds the handshake; the message gets what is left
+    // TLS writes a record per call: the tickets after the handshake, then the reply and
+    // close_notify. With Nagle each second small record would wait for the client's
+    // (delayed) ACK of the first: 40 ms stalls, measured in the benchmark's W6.
+    if (conn.raw().family() != sock::family::local) {
+        const int one = 1;
+        ::setsockopt(conn.fileno(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    static const sock::ssl::wrap_options server_side{.server_side = true, .do_handshake_on_connect = false};
+    auto tls = co_await sock::ssl::async_wrap_socket(ctx, std::move(conn), server_side);
+    std::error_code ec;
+    std::string words;  // the failure's, made only when one happens
+    try {
+        co_await tls.do_handshake();
+    } catch (const sock::error& e) {
+        ec = e.code();
+        words = e.what();
+    }
+    if (ec) {
+        if (ec == std::errc::operation_canceled) co_return;  // the server is stopping
+        sock::async_socket& under = tls.raw();
+        // A front door's health check (a LOCAL header, then the end) is no failed client.
+        if (config.proxy_protocol && !under.proxied() && tls::classify(ec, words) == tls::failure::eof)
+            co_return;
+        const auto why = tls::classify(ec, words);
+        if (counts) counts->tls.failed[static_cast<std::size_t>(why)].add();
+        write_line(2, peer_name(under) + ": handshake: " + std::string(tls::reason_words(words)));
+        co_return;
+    }
+    if (counts) {
+        counts->tls.completed.add();
+        if (tls.session_reused()) counts->tls.resumed.add();
+    }
+    const auto left = config.timeout - (std::chrono::steady_clock::now() - accepted);
+    // Nothing left: a message already there is still read, else the recv times out at once.
+    co_await serve_stream(std::move(tls), config, counts, accepted,
+                          std::max(std::chrono::duration_cast<std::chrono::nanoseconds>(left),
+                                   std::chrono::nanoseconds(1)));
 }
 
 void run_server(const server_config& config, std::vector<sock::socket> inherited) {
@@ -180,12 +253,22 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     // and to counted, set (with --metrics) before the server runs.
     std::optional<metrics> counted;
     auto counts = [&counted]() -> loop_counts* { return counted ? &counted->here() : nullptr; };
-    auto handler = config.udp ? sock::connection_handler([&config, counts](sock::async_socket s) {
-        return serve_datagrams(std::move(s), config, counts());
-    })
-                              : sock::connection_handler([&config, counts](sock::async_socket s) {
-                                    return serve_connection(std::move(s), config, counts());
-                                });
+    // With TLS: the context, built once here (a bad file ends the program before it listens)
+    // and again on SIGHUP; each loop wraps with its own copy of the current one.
+    std::optional<tls::server_context> tls_context;
+    if (config.tls.enabled()) tls_context.emplace(config.tls);
+    sock::connection_handler handler;
+    if (config.udp)
+        handler = [&config, counts](sock::async_socket s) { return serve_datagrams(std::move(s), config, counts()); };
+    else if (tls_context)
+        handler = [&config, counts, &tls_context](sock::async_socket s) {
+            return serve_tls_connection(std::move(s), tls_context->current(sock::server::current_loop()),
+                                        config, counts());
+        };
+    else
+        handler = [&config, counts](sock::async_socket s) { return serve_connection(std::move(s), config, counts()); };
+    if (tls_context)
+        engine.on_hangup = [&tls_context] { write_line(2, "SIGHUP: " + tls_context->reload()); };
     engine.reuse_port = config.reuse_port;
     engine.stop_delay = config.stop_delay;
     engine.proxy_protocol = config.proxy_protocol;
@@ -201,13 +284,14 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     engine.defer_accept = !config.proxy_protocol || config.stop_delay > std::chrono::nanoseconds::zero();
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     sock::server server(std::move(engine), std::move(handler));
+    if (tls_context) tls_context->set_loops(server.loops());
     if (!activated && !config.unix_path.empty()) file.emplace(config.unix_path);
     // On the server's first loop, so that one loop is one thread (see metrics_endpoint): up
     // when the server runs, and /healthz says 503 all through the graceful stop, while the
     // listener above is already closed, until that loop's clients are done.
     std::optional<sock::metrics_endpoint> endpoint;
     if (!config.metrics.empty()) {
-        counted.emplace(server.loops());
+        counted.emplace(server.loops(), config.tls.enabled());
         const auto [host, port] = split_host_port(config.metrics);
         sock::metrics_endpoint_config m;
         m.listen = listen_address(host, port, sock::kind::stream);

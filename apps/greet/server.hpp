@@ -2,6 +2,8 @@
 
 // greet-server's work: the greeting protocol on the sock::server engine.
 
+#include "greet/tls.hpp"
+
 #include <sock/async_socket.hpp>
 #include <sock/network.hpp>
 #include <sock/socket.hpp>
@@ -47,13 +49,18 @@ struct server_config {
     bool proxy_protocol = false;
     /// The front doors trusted to send it; loopback and Unix peers unless told otherwise.
     std::vector<sock::network> proxy_from = sock::loopback_networks();
+    /// With a certificate: TLS on every connection (after the PROXY header, if any). The
+    /// handshake and the message share one deadline, `timeout` after the accept.
+    tls::server_files tls;
 };
 
 /// Binds as configured (or, given `inherited` listening sockets, serves those instead: socket
 /// activation), prints "listening on ADDRESS" to stdout for each (with metrics, then "metrics
 /// on http://ADDRESS/metrics"), and serves until SIGINT or
 /// SIGTERM, then lets connections in flight finish and returns. SIGHUP changes nothing
-/// (sock::server logs "received SIGHUP: nothing to reload, ignored"). Under a service manager
+/// (sock::server logs "received SIGHUP: nothing to reload, ignored"), except with TLS: then
+/// it loads the certificate files again for new connections (connections already made keep
+/// theirs), and a load that fails keeps the current ones; either way one line says so. Under a service manager
 /// it notifies it (READY=1...: sock::server_config::notify). Throws sock::error when it
 /// cannot listen, std::invalid_argument for an inherited socket of the wrong kind; failures
 /// of one client are logged to stderr and never end the server.
@@ -66,5 +73,10 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
 /// outlive the task. counts, if not null, are the calling loop's, and count how it ended.
 sock::task<> serve_connection(sock::async_socket conn, const server_config& config,
                               loop_counts* counts = nullptr);
+
+/// serve_connection over TLS with ctx (which must outlive the handshake): a handshake that
+/// fails is logged as "ADDRESS: handshake: REASON" and counted by reason.
+sock::task<> serve_tls_connection(sock::async_socket conn, const sock::ssl::context& ctx,
+                                  const server_config& config, loop_counts* counts = nullptr);
 
 }  // namespace greet

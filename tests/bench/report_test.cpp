@@ -46,7 +46,7 @@ TEST(Report, JsonHasTheAgreedShape) {
     // Percentiles are the tops of their buckets: 500 is in [500, 503], 900 in [896, 903].
     EXPECT_EQ(bench::format_json(sample()),
               "{\"completed\": 1000, \"errors\": 3, \"errors_by_kind\": {\"refused\": 2, "
-              "\"reset\": 0, \"timeout\": 1, \"bad_reply\": 0, \"overload\": 0, \"other\": 0}, "
+              "\"reset\": 0, \"timeout\": 1, \"bad_reply\": 0, \"overload\": 0, \"handshake\": 0, \"other\": 0}, "
               "\"rate\": 500.000, \"duration_s\": 2.000000, \"latency_us\": {\"p50\": 503, "
               "\"p90\": 903, \"p99\": 991, \"p999\": 999, \"max\": 1000}}\n");
 }
