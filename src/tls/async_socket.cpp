@@ -119,10 +119,6 @@ task<std::size_t> async_socket::recv_into(std::span<char> buf, std::error_code& 
     std::size_t n = 0;
     co_await drive(
         [this, buf, &n](std::error_code& e) {
-            if (!conn_->handshake_done()) {
-                const step s = conn_->handshake(e);
-                if (s != step::done || e) return s;
-            }
             return conn_->read(buf, n, e);
         },
         gettimeout(), ec);
@@ -145,10 +141,6 @@ task<std::size_t> async_socket::send(std::string_view data, std::error_code& ec)
     std::size_t n = 0;
     co_await drive(
         [this, data, &n](std::error_code& e) {
-            if (!conn_->handshake_done()) {
-                const step s = conn_->handshake(e);
-                if (s != step::done || e) return s;
-            }
             return conn_->write(data, n, e);
         },
         gettimeout(), ec);
@@ -172,10 +164,8 @@ task<std::size_t> async_socket::sendall(std::string_view data, std::error_code& 
     std::size_t sent = 0;
     co_await drive(
         [this, data, &sent](std::error_code& e) {
-            if (!conn_->handshake_done()) {
-                const step s = conn_->handshake(e);
-                if (s != step::done || e) return s;
-            }
+            // An empty sendall still finishes a pending handshake, as the other calls do.
+            if (const step s = conn_->finish_handshake(e); s != step::done || e) return s;
             // The same slice again after a wait, as OpenSSL requires of a retried write.
             while (sent < data.size()) {
                 std::size_t n = 0;

@@ -119,6 +119,8 @@ step connection::handshake(std::error_code& ec) {
 }
 
 step connection::read(std::span<char> buf, std::size_t& n, std::error_code& ec) {
+    n = 0;
+    if (const step s = finish_handshake(ec); s != step::done || ec) return s;
     ERR_clear_error();
     clear_errno(*bio_);
     n = 0;
@@ -140,6 +142,8 @@ step connection::read(std::span<char> buf, std::size_t& n, std::error_code& ec) 
 }
 
 step connection::write(std::string_view data, std::size_t& n, std::error_code& ec) {
+    n = 0;
+    if (const step s = finish_handshake(ec); s != step::done || ec) return s;
     ERR_clear_error();
     clear_errno(*bio_);
     n = 0;
@@ -260,6 +264,11 @@ step connection::settle(int ret, std::error_code& ec) {
 }
 
 bool connection::handshake_done() const noexcept { return SSL_is_init_finished(ssl_) != 0; }
+
+step connection::finish_handshake(std::error_code& ec) {
+    if (handshake_done()) return step::done;
+    return handshake(ec);
+}
 bool connection::close_sent() const noexcept { return (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0; }
 
 timeout_t connection::shutdown_bound(timeout_t socket_timeout) const noexcept {

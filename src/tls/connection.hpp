@@ -63,9 +63,13 @@ public:
 
     /// One try at the handshake.
     step handshake(std::error_code& ec);
-    /// One try at reading into buf: done with n > 0, or n == 0 at close_notify (ec clear).
+    /// One try at the handshake if it is not done yet (do_handshake_on_connect false leaves
+    /// it to the first read or write, which call this first); done at once when it is.
+    step finish_handshake(std::error_code& ec);
+    /// One try at reading into buf, after the handshake: done with n > 0, or n == 0 at
+    /// close_notify (ec clear).
     step read(std::span<char> buf, std::size_t& n, std::error_code& ec);
-    /// One try at writing data (not empty): done with n > 0 bytes taken.
+    /// One try at writing data (not empty), after the handshake: done with n > 0 bytes taken.
     step write(std::string_view data, std::size_t& n, std::error_code& ec);
     /// One try at the closing exchange: sends close_notify, then reads (and drops) until the
     /// peer's arrives; done when it has, or the peer has gone.

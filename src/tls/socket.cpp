@@ -156,11 +156,6 @@ std::size_t socket::recv_into(std::span<char> buf, int flags, std::error_code& e
     }
     std::size_t n = 0;
     ec = detail::drive(fileno(), timeout_, detail::deadline_of(timeout_), [&](std::error_code& e) {
-        if (!conn_->handshake_done()) {
-            // A handshake left to the first call (do_handshake_on_connect false).
-            const step s = conn_->handshake(e);
-            if (s != step::done || e) return s;
-        }
         return conn_->read(buf, n, e);
     });
     return ec ? 0 : n;
@@ -185,10 +180,6 @@ std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) 
     }
     std::size_t n = 0;
     ec = detail::drive(fileno(), timeout_, detail::deadline_of(timeout_), [&](std::error_code& e) {
-        if (!conn_->handshake_done()) {
-            const step s = conn_->handshake(e);
-            if (s != step::done || e) return s;
-        }
         return conn_->write(data, n, e);
     });
     if (ec) conn_->abandon_write();
@@ -214,10 +205,8 @@ std::size_t socket::sendall(std::string_view data, int flags, std::error_code& e
     std::size_t sent = 0;
     const auto deadline = detail::deadline_of(timeout_);
     ec = detail::drive(fileno(), timeout_, deadline, [&](std::error_code& e) {
-        if (!conn_->handshake_done()) {
-            const step s = conn_->handshake(e);
-            if (s != step::done || e) return s;
-        }
+        // An empty sendall still finishes a pending handshake, as the other calls do.
+        if (const step s = conn_->finish_handshake(e); s != step::done || e) return s;
         // The same slice again after a wait, as OpenSSL requires of a retried write.
         while (sent < data.size()) {
             std::size_t n = 0;

@@ -57,6 +57,31 @@ TEST(SslSocket, EchoBothWaysAndWhatWasAgreed) {
     EXPECT_EQ(server.get(), "");
 }
 
+// do_handshake_on_connect false: the first call makes the handshake, whichever it is.
+TEST(SslSocket, AHandshakeLeftToTheFirstCallIsMadeByIt) {
+    for (const bool first_is_send : {true, false}) {
+        auto l = listener();
+        auto server = serve(l, server_context(), [](ssl::socket& s) {
+            s.sendall("hi");
+            echo(s);
+        });
+        auto tls = client_context().wrap_socket(
+            connect_to(l), {.server_hostname = "localhost", .do_handshake_on_connect = false});
+        EXPECT_EQ(tls.version(), "") << "the handshake ran before the first call";
+        if (first_is_send) {
+            tls.sendall("x");
+            EXPECT_EQ(tls.recv(2), "hi");
+        } else {
+            EXPECT_EQ(tls.recv(2), "hi");
+            tls.sendall("x");
+        }
+        EXPECT_EQ(tls.version(), "TLSv1.3");
+        EXPECT_EQ(tls.recv(100), "x");
+        tls.close();
+        EXPECT_EQ(server.get(), "");
+    }
+}
+
 TEST(SslSocket, RsaCertificateAndTls12) {
     auto l = listener();
     auto server = serve(l, server_context("server-rsa"), echo);
