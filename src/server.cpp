@@ -154,6 +154,7 @@ struct server::worker {
     std::size_t live = 0;
     bool draining = false;
     bool lame = false;  // in stop_delay: stopping, yet still accepting and serving
+    bool hurried = false;  // hurry() ran: a late post of it changes nothing
     bool backing_off = false;
     bool first_finished = false;  // the first loop is done, waiting for the others (finish)
     worker_timer backoff, lame_duck, grace, last_call;
@@ -413,6 +414,7 @@ struct server::worker {
 
     // The grace period is over: cancel what still waits, and end the loop soon regardless.
     void hurry() {
+        if (std::exchange(hurried, true)) return;
         if (lame && !draining) begin_stop(true);  // no more stop_delay
         if (live == 0) return;
         loop->cancel(grace);
@@ -454,6 +456,7 @@ struct server::worker {
                          ? ": stopping gracefully, after serving on for the stop delay"
                          : ": stopping gracefully"));
             if (again) {
+                srv.hurried_.store(true);
                 for (auto& w : srv.workers_) w->post([wp = w.get()] { wp->hurry(); });
             } else {
                 srv.stop();
@@ -589,7 +592,9 @@ struct server::worker {
             start_services();
             if (srv.config_.notify) start_notifying();
         }
-        if (srv.stop_requested_.load()) begin_stop(false);
+        // Posts made before `loop` was set were dropped: catch up on the stop they carried.
+        if (srv.stop_requested_.load()) begin_stop(srv.stop_now_.load());
+        if (srv.hurried_.load()) hurry();
         l.run();
     }
 };
@@ -804,6 +809,7 @@ void server::add_service(std::function<task<>()> make) {
 
 void server::stop() {
     const bool again = stop_requested_.exchange(true);
+    if (again) stop_now_.store(true);
     if (!again) tell("STOPPING=1\nSTATUS=" + status());
     for (auto& w : workers_) w->post([wp = w.get(), again] { wp->begin_stop(again); });
 }
@@ -826,14 +832,28 @@ void server::run() {
     };
     std::vector<std::thread> threads;
     try {
-        for (std::size_t i = 1; i < workers_.size(); ++i)
-            threads.emplace_back([w = workers_[i].get(), &fail] {
-                try {
-                    w->run(-1);
-                } catch (...) {
-                    fail(std::current_exception());
-                }
-            });
+        {
+            // The loops' own threads start with the stop signals blocked (a thread inherits
+            // its creator's mask), so that the kernel hands them to the program's threads:
+            // the loops are never interrupted by them, and a signal cannot land on a thread
+            // still starting (ThreadSanitizer loses those).
+            ::sigset_t stop_signals, before;
+            ::sigemptyset(&stop_signals);
+            for (int s : caught_signals) ::sigaddset(&stop_signals, s);
+            ::pthread_sigmask(SIG_BLOCK, &stop_signals, &before);
+            struct restore_mask {
+                ::sigset_t& mask;
+                ~restore_mask() { ::pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
+            } restore{before};
+            for (std::size_t i = 1; i < workers_.size(); ++i)
+                threads.emplace_back([w = workers_[i].get(), &fail] {
+                    try {
+                        w->run(-1);
+                    } catch (...) {
+                        fail(std::current_exception());
+                    }
+                });
+        }
         workers_.front()->run(signal_read_);
     } catch (...) {
         fail(std::current_exception());

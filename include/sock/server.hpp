@@ -181,6 +181,10 @@ private:
     std::vector<std::unique_ptr<worker>> workers_;
     std::atomic<std::size_t> active_{0};
     std::atomic<bool> stop_requested_{false};
+    // Set before the posts that carry them, so that a loop which starts after a post was
+    // dropped (its thread not yet running) still sees how far the stop has gone.
+    std::atomic<bool> stop_now_{false};  // a second stop(): no more stop_delay
+    std::atomic<bool> hurried_{false};   // a second signal: cancel open connections
     std::atomic<std::size_t> stopped_listening_{0};  // loops that have closed their listeners
     std::atomic<std::size_t> loops_finished_{0};  // loops other than the first that have ended
     std::atomic<bool> running_{false};

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -140,6 +141,36 @@ TEST(ServerSignal, EveryThreadKeepsItsSignalMask) {
         EXPECT_TRUE(runner_kept_its_mask) << "run() changed its thread's mask";
     }
     EXPECT_TRUE(same_mask(current_mask(), before)) << "the mask changed for good";
+}
+
+// The threads run() starts for loops 1.. block the stop signals, so that the kernel never
+// hands one to a loop thread (a handler there would interrupt its epoll_wait, and under
+// ThreadSanitizer a signal landing on a thread still starting is lost).
+TEST(ServerSignal, TheLoopsOwnThreadsBlockTheStopSignals) {
+    std::mutex m;
+    std::map<std::size_t, bool> blocked;  // loop number -> SIGTERM blocked on its thread
+    auto handler = [&](sock::async_socket conn) -> sock::task<> {
+        {
+            const auto mask = current_mask();
+            std::lock_guard lock(m);
+            blocked[sock::server::current_loop()] = sigismember(&mask, SIGTERM) == 1;
+        }
+        co_await echo_hi(std::move(conn));
+    };
+    auto config = signal_config();
+    config.threads = 3;
+    server_thread srv(std::move(config), handler);
+    for (int i = 0; i < 300; ++i) {
+        ASSERT_EQ(ask(srv.address(), "a"), "hi:a");
+        std::lock_guard lock(m);
+        if (blocked.size() == 3) break;
+    }
+    std::lock_guard lock(m);
+    ASSERT_GE(blocked.size(), 2u) << "300 clients, all served by one loop";
+    for (const auto& [loop, is_blocked] : blocked) {
+        if (loop == 0) EXPECT_FALSE(is_blocked) << "loop 0 runs on run()'s caller, its mask untouched";
+        else EXPECT_TRUE(is_blocked) << "loop " << loop;
+    }
 }
 
 TEST(ServerSignal, SighupCallsOnHangupAndNeverTerminates) {

@@ -198,6 +198,53 @@ TEST(ServerStop, StopBeforeRunReturnsAtOnce) {
     EXPECT_EQ(ec, std::errc::connection_refused);
 }
 
+/// Runs srv on another thread; true when run() returned within a minute. A hung run() cannot
+/// be joined, so the process ends there with the failure.
+bool runs_to_the_end(sock::server& srv) {
+    auto done = std::async(std::launch::async, [&srv] { srv.run(); });
+    if (done.wait_for(60s) == std::future_status::ready) {
+        done.get();
+        return true;
+    }
+    ADD_FAILURE() << "run() still running a minute after the stop";
+    std::fflush(stdout);
+    std::_Exit(1);
+}
+
+// A stop escalated before a loop's thread has started (its posts dropped: it had no loop yet)
+// reaches that loop anyway. Here no loop has started: a second stop() skips the hour of
+// stop_delay, so run() returns.
+TEST(ServerStop, ASecondStopBeforeTheLoopsStartSkipsTheStopDelay) {
+    auto config = test_config({sock::address("127.0.0.1", 0)}, 4);
+    config.stop_delay = 1h;
+    sock::server srv(std::move(config), engine_test::echo_hi);
+    srv.stop();
+    srv.stop();
+    EXPECT_TRUE(runs_to_the_end(srv));
+}
+
+// The same for signals: two SIGTERMs queued before run() are read by the first loop as it
+// starts, while the other loops' threads may still be starting.
+TEST(ServerStop, TwoSigtermsBeforeTheLoopsStartEndTheRun) {
+    for (int round = 0; round < 20; ++round) {
+        auto config = test_config({sock::address("127.0.0.1", 0)}, 4);
+        config.stop_delay = 1h;
+        config.handle_signals = true;
+        std::mutex m;
+        std::vector<std::string> lines;
+        config.log = [&](std::string_view l) {
+            std::lock_guard lock(m);
+            lines.emplace_back(l);
+        };
+        sock::server srv(std::move(config), engine_test::echo_hi);
+        ::raise(SIGTERM);
+        ::raise(SIGTERM);
+        ASSERT_TRUE(runs_to_the_end(srv)) << round;
+        ASSERT_GE(lines.size(), 2u) << round;
+        EXPECT_NE(lines[1].find("cancelling open connections"), std::string::npos) << lines[1];
+    }
+}
+
 struct canceled_record {
     std::mutex m;
     std::vector<std::error_code> seen;
