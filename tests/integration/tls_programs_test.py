@@ -18,9 +18,12 @@
                       are still open; they then time out and are counted
         bench         greet-bench --tls --resume: resumed handshakes, counted by the server
         echo          echo-server --tls through Python's ssl and `openssl s_client`
+        nginx         deploy/nginx-tls.conf: nginx ends TLS in front of a plaintext instance
+                      and opens TLS to a TLS instance (PROXY v1 to both); clients are
+                      welcomed and named, and nginx resumes its sessions with the instance
 
 Every wait is bounded by a timeout or a count; nothing asserts how long anything took.
-Exit 0 pass, 1 fail, 77 skipped (promtool missing, for the one check that needs it).
+Exit 0 pass, 1 fail, 77 skipped (promtool or nginx missing: scripts/deps.sh installs them).
 """
 
 import json
@@ -34,7 +37,9 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import urllib.request
 
 import processes
@@ -44,6 +49,7 @@ SKIP = 77
 
 BIN = ""
 CERTS = ""
+DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy")
 
 
 def cert(name):
@@ -69,6 +75,7 @@ class Server:
             assert line.startswith("metrics on "), line
             self.metrics_url = line.split(" ", 2)[2]
         self.log = queue.Queue()
+        self.served = []  # stdout's lines after the first: one per client, unless --quiet
         threading.Thread(target=self._pump, daemon=True).start()
         threading.Thread(target=self._drain_stdout, daemon=True).start()
 
@@ -78,8 +85,8 @@ class Server:
         self.log.put(None)
 
     def _drain_stdout(self):
-        for _ in self.proc.stdout:
-            pass
+        for raw in self.proc.stdout:
+            self.served.append(raw.decode().rstrip("\n"))
 
     def wait_log(self, pattern):
         """The next stderr line matching pattern (lines before it are returned too)."""
@@ -323,6 +330,21 @@ def case_bad_input():
     srv.wait_log(r": handshake: ")
     assert_served(srv.port)
 
+    # TLS to a plaintext port: the ClientHello is the plaintext server's message, answered
+    # "please go out!", which is no TLS record: one line from greet-client, exit 1.
+    plain = Server("greet-server", "--quiet")
+    wrong = greet_client(plain.port, "--tls", "--cafile", cert("ca.crt"), "--server-name", "localhost")
+    line = one_line(wrong.stderr)
+    assert wrong.returncode == 1 and line.startswith(f"greet-client: handshake 127.0.0.1:{plain.port}: "), wrong
+    try:
+        greet(plain.port)
+        raise AssertionError("a handshake with a plaintext server succeeded")
+    except ssl.SSLError:
+        pass
+    served = greet_client(plain.port)
+    assert (served.returncode, served.stdout) == (0, "welcome to server!\n"), served
+    plain.stop()
+
     text = srv.scrape()
     failures = {r: sample(text, "sock_tls_handshake_failures_total", f'{{reason="{r}"}}')
                 for r in ("timeout", "eof", "protocol", "certificate", "alert", "other")}
@@ -416,13 +438,106 @@ def case_echo():
     srv.stop()
 
 
+def free_port():
+    # nginx cannot say which port it got, so one is chosen here and handed over.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what, check):
+    deadline = time.monotonic() + TIMEOUT
+    while not check():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def greet_as(port, message=b"1"):
+    """greet() that also returns the client's own address, as a server behind PROXY logs it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        me = "%s:%d" % raw.getsockname()[:2]
+        with client_context().wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(message)
+            return me, read_to_end(s).decode()
+
+
+def nginx_up(proc, port):
+    if proc.poll() is not None:
+        raise AssertionError(f"nginx exited {proc.returncode}")
+    return processes.listening(port)
+
+
+def case_nginx(tmp):
+    """deploy/nginx-tls.conf, its ports and paths changed: nginx ends TLS in front of a
+    plaintext instance (listen ... ssl), and opens TLS to a TLS instance (proxy_ssl on,
+    checking its certificate), each told the client's address by PROXY v1."""
+    if shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"):
+        print("nginx is not installed (scripts/deps.sh installs it)")
+        sys.exit(SKIP)
+    plain = Server("greet-server", "--proxy-protocol")
+    inner = tls_server("--proxy-protocol", metrics=True)
+    outer = {"plain": free_port(), "tls": free_port()}
+    with open(os.path.join(DEPLOY, "nginx-tls.conf"), encoding="utf-8") as f:
+        cfg = f.read()
+    for old, new in {"127.0.0.1:8443": f"127.0.0.1:{outer['plain']}",
+                     "127.0.0.1:8444": f"127.0.0.1:{outer['tls']}",
+                     "127.0.0.1:8011": f"127.0.0.1:{plain.port}",
+                     "127.0.0.1:8021": f"127.0.0.1:{inner.port}",
+                     "/etc/greet/tls/server.crt": cert("server.crt"),
+                     "/etc/greet/tls/server.key": cert("server.key"),
+                     "/etc/greet/tls/internal-ca.crt": cert("ca.crt"),
+                     "proxy_ssl_name greet.internal": "proxy_ssl_name example.test"}.items():
+        assert old in cfg, f"deploy/nginx-tls.conf has no {old}"
+        cfg = cfg.replace(old, new)
+    path = os.path.join(tmp, "nginx-tls.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(cfg)
+    os.chmod(tmp, 0o755)  # nginx's workers run as another user
+    nginx_path = shutil.which("nginx") or "/usr/sbin/nginx"
+    log_path = os.path.join(tmp, "nginx.log")
+    with open(log_path, "wb") as log:
+        nginx = subprocess.Popen([nginx_path, "-p", tmp, "-c", path, "-e", "stderr", "-g", "daemon off;"],
+                                 stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for port in outer.values():
+            wait_until(f"nginx on {port}", lambda p=port: nginx_up(nginx, p))
+        for kind, instance in (("plain", plain), ("tls", inner)):
+            port = outer[kind]
+            clients = []
+            for _ in range(5):
+                me, reply = greet_as(port)
+                assert reply == "welcome to server!", (kind, reply)
+                clients.append(me)
+            _, reply = greet_as(port, b"2")
+            assert reply == "please go out!", (kind, reply)
+            ok = greet_client(port, "--tls", "--cafile", cert("ca.crt"), "--server-name", "localhost")
+            assert (ok.returncode, ok.stdout, ok.stderr) == (0, "welcome to server!\n", ""), (kind, ok)
+            # Each instance names the clients as they saw themselves, not nginx's address.
+            wait_until(f"the {kind} instance's log", lambda i=instance: len(i.served) >= 7)
+            logged = {line.split(": ", 1)[0] for line in instance.served}
+            assert set(clients) <= logged, (kind, clients, instance.served)
+        # nginx's own handshakes with the TLS instance: one per client, most of them resumed.
+        text = inner.scrape()
+        handshakes = sample(text, "sock_tls_handshakes_total")
+        resumed = sample(text, "sock_tls_resumed_total")
+        assert handshakes == 7, text
+        print(f"nginx to the TLS instance: {handshakes:.0f} handshakes, {resumed:.0f} resumed")
+        assert resumed >= 1, "nginx never resumed a session with the TLS instance"
+    finally:
+        processes.stop(nginx, TIMEOUT)
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            problems = [l for l in f if "[emerg]" in l or "[alert]" in l or "[crit]" in l]
+        assert not problems, problems
+    plain.stop()
+    inner.stop()
+
+
 def main():
     global BIN, CERTS
-    BIN, CERTS, case = sys.argv[1], sys.argv[2], sys.argv[3]
-    if case == "reload":
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            case_reload(tmp)
+    BIN, CERTS, case = sys.argv[1], os.path.abspath(sys.argv[2]), sys.argv[3]
+    if case in ("reload", "nginx"):
+        with tempfile.TemporaryDirectory(prefix="tls-programs-") as tmp:
+            globals()["case_" + case](tmp)
     else:
         globals()["case_" + case]()
     print("ok")
