@@ -130,8 +130,7 @@ sock::async_socket& plain(sock::ssl::async_socket& conn) noexcept { return conn.
 /// else it sends, all within drain_time.
 sock::task<> finish(sock::ssl::async_socket& conn, bool) {
     conn.settimeout(drain_time);
-    std::error_code ec;
-    co_await conn.shutdown(ec);
+    co_await conn.aclose();
 }
 
 /// The greeting over a connected stream, plain or TLS: `timeout` is what is left of the

@@ -101,7 +101,7 @@ private:
     async_socket(sock::async_socket s, std::unique_ptr<detail::connection> c) noexcept;
     template <class Step>
     task<> drive(Step one, timeout_t bound, std::error_code& ec);
-    task<> drive_shutdown(std::error_code& ec);
+    task<> drive_shutdown(std::error_code& ec, bool closing = false);
     void drop() noexcept;
     std::string detail_text() const;
 

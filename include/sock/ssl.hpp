@@ -117,6 +117,12 @@ struct wrap_options {
     bool do_handshake_on_connect = true;
     /// A client's earlier session to resume; nullptr for a full handshake.
     const ssl::session* session = nullptr;
+    /// Read what the socket holds in one call and keep what OpenSSL has not asked for yet
+    /// (fewer system calls per record). Set false when the peer may send plaintext right
+    /// behind its close_notify without waiting for ours, which unwrap() must then leave in
+    /// the socket: with read-ahead, such bytes, if read, make unwrap fail (protocol_error)
+    /// instead of being lost in silence.
+    bool read_ahead = true;
 };
 
 /// What the cipher in use is (Python's cipher() tuple).

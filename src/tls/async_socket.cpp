@@ -182,13 +182,13 @@ task<std::size_t> async_socket::sendall(std::string_view data, std::error_code& 
 
 std::size_t async_socket::pending() const noexcept { return conn_ ? conn_->pending() : 0; }
 
-task<> async_socket::drive_shutdown(std::error_code& ec) {
+task<> async_socket::drive_shutdown(std::error_code& ec, bool closing) {
     ec.clear();
     if (!conn_) {
         ec = errc::not_connected;
         co_return;
     }
-    co_await drive([this](std::error_code& e) { return conn_->shutdown(e); },
+    co_await drive([this, closing](std::error_code& e) { return conn_->shutdown(e, closing); },
                    conn_->shutdown_bound(gettimeout()), ec);
 }
 
@@ -204,6 +204,7 @@ task<sock::async_socket> async_socket::unwrap() {
     std::error_code ec;
     const std::string where = "unwrap " + describe();
     co_await drive_shutdown(ec);
+    if (!ec) conn_->check_unwrap(ec);
     if (ec) {
         const std::string words = detail_text();
         drop();
@@ -215,6 +216,7 @@ task<sock::async_socket> async_socket::unwrap() {
 
 task<sock::async_socket> async_socket::unwrap(std::error_code& ec) {
     co_await drive_shutdown(ec);
+    if (!ec) conn_->check_unwrap(ec);
     if (ec) {
         drop();
         co_return sock::async_socket();
@@ -226,7 +228,7 @@ task<sock::async_socket> async_socket::unwrap(std::error_code& ec) {
 task<> async_socket::aclose() {
     if (conn_ && conn_->handshake_done()) {
         std::error_code ignored;
-        co_await drive_shutdown(ignored);
+        co_await drive_shutdown(ignored, true);
     }
     drop();
 }

@@ -76,6 +76,7 @@ connection::connection(const context& ctx, int fd, const wrap_options& o)
         throw std::bad_alloc();
     }
     SSL_set_bio(ssl_, bio, bio);  // one reference, taken by the SSL object
+    set_read_ahead(*bio_, o.read_ahead);
     SSL_set_ex_data(ssl_, connection_index(), this);
     if (o.server_side) {
         SSL_set_accept_state(ssl_);
@@ -113,9 +114,32 @@ step connection::handshake(std::error_code& ec) {
         detail_ = "the connection has already failed";
         return step::done;
     }
+    // A server's flights go out after the call, in one send each as before; what a TLS 1.3
+    // server writes once the handshake is done (its tickets) waits for the next write.
+    hold_writes(*bio_, server_side_);
     const int r = SSL_do_handshake(ssl_);
-    if (r == 1) return step::done;
-    return settle(r, ec);
+    hold_writes(*bio_, false);
+    if (r == 1) {
+        if (SSL_version(ssl_) != TLS1_3_VERSION) (void)flush_held(*bio_);  // its last flight
+        return step::done;
+    }
+    const step s = settle(r, ec);
+    if (s == step::done) {
+        (void)flush_held(*bio_);  // an alert, if OpenSSL wrote one
+        return s;
+    }
+    return s == step::want_read ? flush_before_waiting(ec) : s;
+}
+
+step connection::flush_before_waiting(std::error_code& ec) {
+    if (!has_held(*bio_)) return step::want_read;
+    const int f = flush_held(*bio_);
+    if (f > 0) return step::want_read;
+    if (f == 0) return step::want_write;  // then the same step again, which flushes the rest
+    failed_ = true;
+    ec = {last_errno(*bio_), std::system_category()};
+    detail_ = ec.message();
+    return step::done;
 }
 
 step connection::read(std::span<char> buf, std::size_t& n, std::error_code& ec) {
@@ -138,7 +162,8 @@ step connection::read(std::span<char> buf, std::size_t& n, std::error_code& ec) 
         ERR_clear_error();
         return step::done;  // the peer's close_notify: a clean end
     }
-    return settle(r, ec);
+    const step s = settle(r, ec);
+    return s == step::want_read ? flush_before_waiting(ec) : s;
 }
 
 step connection::write(std::string_view data, std::size_t& n, std::error_code& ec) {
@@ -165,10 +190,11 @@ step connection::write(std::string_view data, std::size_t& n, std::error_code& e
     return s;
 }
 
-step connection::shutdown(std::error_code& ec) {
+step connection::shutdown(std::error_code& ec, bool closing) {
     ERR_clear_error();
     clear_errno(*bio_);
     if (failed_ || !SSL_is_init_finished(ssl_)) return step::done;  // nothing to close politely
+    if (!closing) set_read_ahead(*bio_, false);
     if ((SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) == 0 || SSL_want_write(ssl_)) {
         const int r = SSL_shutdown(ssl_);
         if (r < 0) {
@@ -186,11 +212,21 @@ step connection::shutdown(std::error_code& ec) {
         const int e = SSL_get_error(ssl_, 0);
         if (e == SSL_ERROR_ZERO_RETURN) break;
         const step s = settle(0, ec);
-        if (s != step::done) return s;
-        return step::done;
+        if (s == step::want_read) return flush_before_waiting(ec);
+        return s;
     }
     ERR_clear_error();
     return step::done;
+}
+
+std::size_t connection::read_ahead_left() const noexcept { return read_ahead_bytes(*bio_); }
+
+void connection::check_unwrap(std::error_code& ec) {
+    const std::size_t left = read_ahead_left();
+    if (left == 0) return;
+    ec = errc::protocol_error;
+    detail_ = std::to_string(left) + " bytes that followed the peer's close_notify were read ahead "
+              "(wrap_options::read_ahead = false leaves them in the socket)";
 }
 
 void connection::notify_close() noexcept {

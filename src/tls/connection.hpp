@@ -72,13 +72,21 @@ public:
     /// One try at writing data (not empty), after the handshake: done with n > 0 bytes taken.
     step write(std::string_view data, std::size_t& n, std::error_code& ec);
     /// One try at the closing exchange: sends close_notify, then reads (and drops) until the
-    /// peer's arrives; done when it has, or the peer has gone.
-    step shutdown(std::error_code& ec);
+    /// peer's arrives; done when it has, or the peer has gone. Unless closing (the socket
+    /// goes too), it reads one record at a time: what follows the peer's close_notify is the
+    /// plain socket's after unwrap.
+    step shutdown(std::error_code& ec, bool closing = false);
     /// A send call gave up (timeout, cancel) with a record half written: OpenSSL can only
     /// finish it with the same bytes, so no later send may go on.
     void abandon_write() noexcept {
         if (write_pending_) write_broken_ = true;
     }
+    /// Bytes read from the socket and not used: after shutdown, what the peer sent after its
+    /// close_notify in the same read (unwrap cannot give those back).
+    std::size_t read_ahead_left() const noexcept;
+    /// After shutdown, for unwrap: fails (protocol_error) when bytes that follow the peer's
+    /// close_notify were read ahead, which the plain socket would never see.
+    void check_unwrap(std::error_code& ec);
     /// Sends close_notify if it can without waiting; for destructors and close without a peer.
     void notify_close() noexcept;
 
@@ -110,6 +118,8 @@ public:
 private:
     /// Turns a failed SSL call's result into ec and detail_, and clears OpenSSL's queue.
     step settle(int ret, std::error_code& ec);
+    /// want_read, once what is held has gone out (want_write while it cannot).
+    step flush_before_waiting(std::error_code& ec);
 
     SSL* ssl_ = nullptr;
     bio_state* bio_ = nullptr;  // owned by the BIO, which SSL_free frees
@@ -135,6 +145,15 @@ BIO* new_fd_bio(int fd, bio_state*& state) noexcept;
 /// The errno of the BIO's last failed system call (0 if none), cleared by clear_errno.
 int last_errno(const bio_state& s) noexcept;
 void clear_errno(bio_state& s) noexcept;
+/// Read-ahead on (the default) or off: off, each recv asks for what OpenSSL asks for only.
+void set_read_ahead(bio_state& s, bool on) noexcept;
+/// Bytes read from the socket that OpenSSL has not taken yet.
+std::size_t read_ahead_bytes(const bio_state& s) noexcept;
+/// While on, writes are kept instead of sent; the next write sends them first, in one call.
+void hold_writes(bio_state& s, bool on) noexcept;
+bool has_held(const bio_state& s) noexcept;
+/// Sends what is held: 1 all sent, 0 the socket is full, -1 failed (last_errno says why).
+int flush_held(bio_state& s) noexcept;
 
 // -- errors.cpp ------------------------------------------------------------------------------
 

@@ -241,6 +241,7 @@ sock::socket socket::unwrap(std::error_code& ec, std::string* words) {
     }
     ec = detail::drive(fileno(), timeout_, detail::deadline_of(conn_->shutdown_bound(timeout_)),
                        [&](std::error_code& e) { return conn_->shutdown(e); });
+    if (!ec) conn_->check_unwrap(ec);
     if (ec) {
         if (words != nullptr) *words = conn_->detail();
         drop();
@@ -254,7 +255,7 @@ sock::socket socket::unwrap(std::error_code& ec, std::string* words) {
 void socket::close() noexcept {
     if (conn_ && conn_->handshake_done()) {
         (void)detail::drive(fileno(), timeout_, detail::deadline_of(conn_->shutdown_bound(timeout_)),
-                            [&](std::error_code& e) { return conn_->shutdown(e); });
+                            [&](std::error_code& e) { return conn_->shutdown(e, true); });
     }
     drop();
 }

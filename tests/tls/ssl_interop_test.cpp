@@ -145,3 +145,47 @@ TEST(SslInterop, PythonClientToOurServer) {
 }
 
 }  // namespace
+
+namespace {
+
+// The peer ends TLS and speaks plaintext at once: its close_notify and "plain" come in one
+// segment. unwrap() reads one record at a time, so "plain" is the plain socket's to read...
+TEST(SslInterop, UnwrapLeavesWhatFollowsThePeersCloseNotifyInTheSocket) {
+    child_process peer({SOCK_TEST_PYTHON, SOCK_TEST_PEER_PY, "unwrap", cert("server.crt"), cert("server.key")});
+    auto tls = client_context().wrap_socket(connect_port(port_after(peer, "listening on ")),
+                                            {.server_hostname = "localhost"});
+    tls.sendall("tls");
+    auto plain = tls.unwrap();
+    EXPECT_EQ(plain.recv(10), "plain");
+    plain.close();
+    EXPECT_EQ(peer.wait(wait_limit), 0) << peer.err();
+}
+
+// ...but a recv that meets the close_notify reads ahead: the bytes behind it make unwrap()
+// fail, saying so, instead of vanishing; with read_ahead off they stay in the socket.
+TEST(SslInterop, UnwrapAfterARecvThatReadAheadFailsUnlessReadAheadIsOff) {
+    for (const bool read_ahead : {true, false}) {
+        child_process peer({SOCK_TEST_PYTHON, SOCK_TEST_PEER_PY, "unwrap", cert("server.crt"), cert("server.key")});
+        ssl::wrap_options options{.server_hostname = "localhost"};
+        options.read_ahead = read_ahead;
+        auto tls = client_context().wrap_socket(connect_port(port_after(peer, "listening on ")), options);
+        tls.sendall("tls");
+        EXPECT_EQ(tls.recv(10), "") << "the peer's close_notify";
+        if (read_ahead) {
+            try {
+                (void)tls.unwrap();
+                ADD_FAILURE() << "unwrap gave a socket whose first bytes were read ahead";
+            } catch (const ssl::error& e) {
+                EXPECT_EQ(e.code(), ssl::errc::protocol_error);
+                EXPECT_NE(std::string(e.what()).find("5 bytes that followed the peer's close_notify were read ahead"),
+                          std::string::npos) << e.what();
+            }
+        } else {
+            auto plain = tls.unwrap();
+            EXPECT_EQ(plain.recv(10), "plain");
+        }
+        EXPECT_EQ(peer.wait(wait_limit), 0) << peer.err();
+    }
+}
+
+}  // namespace

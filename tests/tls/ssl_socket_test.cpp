@@ -413,6 +413,18 @@ TEST(SslEnd, CloseAgainstPeerThatNeverAnswersIsBounded) {
     EXPECT_EQ(server.get(), "");
 }
 
+// A TLS 1.3 server holds its session tickets for its next write (one send for both): a
+// server that writes nothing and closes still hands them over, ahead of its close_notify.
+TEST(SslEnd, TicketsHeldAfterTheHandshakeGoOutWithTheClose) {
+    auto l = listener();
+    auto server = serve(l, server_context(), [](ssl::socket& s) { s.close(); });
+    auto tls = client_context().wrap_socket(connect_to(l), {.server_hostname = "localhost"});
+    EXPECT_EQ(tls.recv(10), "");
+    EXPECT_TRUE(tls.session().has_ticket());
+    tls.close();
+    EXPECT_EQ(server.get(), "");
+}
+
 TEST(SslEnd, UnwrapGivesThePlainSocketBack) {
     auto l = listener();
     auto server = serve(l, server_context(), [](ssl::socket& s) {

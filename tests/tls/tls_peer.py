@@ -6,6 +6,9 @@
                                        closes with its own; prints "alpn NAME" first
   tls_peer.py client PORT CAFILE HOST  connects, checks the server as HOST, sends "from python",
                                        prints "reply TEXT" with what came back, then closes
+  tls_peer.py unwrap CERT KEY          listens as `server`; serves one client: reads one record,
+                                       then sends its close_notify and "plain" in one write,
+                                       without waiting for the client's (STARTTLS's end, pipelined)
 Every wait is bounded (10 s).
 """
 import socket
@@ -47,8 +50,46 @@ def client(port, cafile, host):
             print("reply", reply.decode(), flush=True)
 
 
+def unwrap(cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        print("listening on", listener.getsockname()[1], flush=True)
+        listener.settimeout(10)
+        conn, _ = listener.accept()
+        conn.settimeout(10)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+
+        def step(call):
+            while True:
+                try:
+                    return call()
+                except ssl.SSLWantReadError:
+                    if outgoing.pending:
+                        conn.sendall(outgoing.read())
+                    data = conn.recv(65536)
+                    if not data:
+                        raise EOFError("the client left")
+                    incoming.write(data)
+
+        step(tls.do_handshake)
+        step(lambda: tls.read(100))
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        conn.sendall(outgoing.read() + b"plain")
+        while conn.recv(65536):  # the client's close_notify, then its end
+            pass
+        conn.close()
+    print("done", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         server(*sys.argv[2:5])
+    elif sys.argv[1] == "unwrap":
+        unwrap(*sys.argv[2:4])
     else:
         client(*sys.argv[2:5])
