@@ -126,6 +126,15 @@ namespace {
 sock::async_socket& plain(sock::async_socket& conn) noexcept { return conn; }
 sock::async_socket& plain(sock::ssl::async_socket& conn) noexcept { return conn.raw(); }
 
+/// The reply. Over TLS close_notify follows at once (finish): MSG_MORE holds the reply's
+/// record for it, so both go in one send and one segment.
+auto send_reply(sock::async_socket& conn, std::string_view reply, std::error_code& ec) {
+    return conn.sendall(reply, ec);
+}
+auto send_reply(sock::ssl::async_socket& conn, std::string_view reply, std::error_code& ec) {
+    return conn.sendall(reply, MSG_MORE, ec);
+}
+
 /// TLS's end after the reply: close_notify, then the client's (or its close), dropping what
 /// else it sends, all within drain_time.
 sock::task<> finish(sock::ssl::async_socket& conn, bool) {
@@ -165,7 +174,7 @@ sock::task<> serve_stream(Stream conn, const server_config& config, loop_counts*
     const auto reply = reply_to(message);
     std::string served;  // built now: buf may be reused once sendall waits
     if (!config.quiet) served = summary(message) + " -> " + std::string(reply);
-    co_await conn.sendall(reply, ec);
+    co_await send_reply(conn, reply, ec);
     if (counts) {
         count_reply(*counts, reply, ec, &loop_counts::sendall_errors);
         if (!ec) counts->latency.observe(std::chrono::steady_clock::now() - accepted);

@@ -54,6 +54,10 @@ public:
     /// Sends all of data; returns bytes sent (with ec: what went out before a failure).
     task<std::size_t> sendall(std::string_view data);
     task<std::size_t> sendall(std::string_view data, std::error_code& ec);
+    /// flags: 0 or MSG_MORE, more follows at once: the records wait, in user space, for the
+    /// next send, close or wait to read, and go out with the first of them in one system
+    /// call (a reply, then close_notify: one segment).
+    task<std::size_t> sendall(std::string_view data, int flags, std::error_code& ec);
     /// Decrypted bytes buffered, which recv returns without waiting.
     std::size_t pending() const noexcept;
 

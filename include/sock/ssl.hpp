@@ -251,10 +251,13 @@ public:
     /// Receives into buf; 0 after the peer's close_notify. flags must be 0.
     std::size_t recv_into(std::span<char> buf, int flags = 0);
     std::size_t recv_into(std::span<char> buf, int flags, std::error_code& ec) noexcept;
-    /// Sends some of data (at least one byte); returns how many. flags must be 0.
+    /// Sends some of data (at least one byte); returns how many. flags: 0 or MSG_MORE (as
+    /// sendall's).
     std::size_t send(std::string_view data, int flags = 0);
     std::size_t send(std::string_view data, int flags, std::error_code& ec) noexcept;
-    /// Sends all of data; the timeout bounds the whole call.
+    /// Sends all of data; the timeout bounds the whole call. flags: 0, or MSG_MORE when more
+    /// follows at once: the records wait, in user space, for the next send, close or wait to
+    /// read, and go out with the first of them in one system call.
     void sendall(std::string_view data, int flags = 0);
     /// Non-throwing sendall: returns how many bytes went out before an error.
     std::size_t sendall(std::string_view data, int flags, std::error_code& ec) noexcept;

@@ -7,6 +7,8 @@
 
 #include "connection.hpp"
 
+#include <sys/socket.h>
+
 #include <chrono>
 
 namespace sock SOCK_API {
@@ -156,20 +158,28 @@ task<std::size_t> async_socket::sendall(std::string_view data) {
 }
 
 task<std::size_t> async_socket::sendall(std::string_view data, std::error_code& ec) {
+    return sendall(data, 0, ec);
+}
+
+task<std::size_t> async_socket::sendall(std::string_view data, int flags, std::error_code& ec) {
     ec.clear();
+    if ((flags & ~MSG_MORE) != 0) {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        co_return 0;
+    }
     if (!conn_) {
         ec = errc::not_connected;
         co_return 0;
     }
     std::size_t sent = 0;
     co_await drive(
-        [this, data, &sent](std::error_code& e) {
+        [this, data, &sent, more = (flags & MSG_MORE) != 0](std::error_code& e) {
             // An empty sendall still finishes a pending handshake, as the other calls do.
             if (const step s = conn_->finish_handshake(e); s != step::done || e) return s;
             // The same slice again after a wait, as OpenSSL requires of a retried write.
             while (sent < data.size()) {
                 std::size_t n = 0;
-                const step s = conn_->write(data.substr(sent), n, e);
+                const step s = conn_->write(data.substr(sent), n, e, more);
                 if (s != step::done || e) return s;
                 sent += n;
             }

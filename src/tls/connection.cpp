@@ -166,7 +166,7 @@ step connection::read(std::span<char> buf, std::size_t& n, std::error_code& ec) 
     return s == step::want_read ? flush_before_waiting(ec) : s;
 }
 
-step connection::write(std::string_view data, std::size_t& n, std::error_code& ec) {
+step connection::write(std::string_view data, std::size_t& n, std::error_code& ec, bool more) {
     n = 0;
     if (const step s = finish_handshake(ec); s != step::done || ec) return s;
     ERR_clear_error();
@@ -180,7 +180,11 @@ step connection::write(std::string_view data, std::size_t& n, std::error_code& e
         return step::done;
     }
     if (data.empty()) return step::done;
-    if (SSL_write_ex(ssl_, data.data(), data.size(), &n) == 1) {
+    // With kTLS send the kernel frames what we send: held records would be framed twice.
+    hold_writes(*bio_, more && !ktls_send());
+    const int ok = SSL_write_ex(ssl_, data.data(), data.size(), &n);
+    hold_writes(*bio_, false);
+    if (ok == 1) {
         write_pending_ = false;
         return step::done;
     }

@@ -5,6 +5,7 @@
 #include "connection.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <stdexcept>
@@ -170,7 +171,7 @@ std::size_t socket::send(std::string_view data, int flags) {
 
 std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) noexcept {
     ec.clear();
-    if (flags != 0) {
+    if ((flags & ~MSG_MORE) != 0) {
         ec = std::make_error_code(std::errc::invalid_argument);
         return 0;
     }
@@ -180,7 +181,7 @@ std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) 
     }
     std::size_t n = 0;
     ec = detail::drive(fileno(), timeout_, detail::deadline_of(timeout_), [&](std::error_code& e) {
-        return conn_->write(data, n, e);
+        return conn_->write(data, n, e, (flags & MSG_MORE) != 0);
     });
     if (ec) conn_->abandon_write();
     return ec ? 0 : n;
@@ -194,7 +195,7 @@ void socket::sendall(std::string_view data, int flags) {
 
 std::size_t socket::sendall(std::string_view data, int flags, std::error_code& ec) noexcept {
     ec.clear();
-    if (flags != 0) {
+    if ((flags & ~MSG_MORE) != 0) {
         ec = std::make_error_code(std::errc::invalid_argument);
         return 0;
     }
@@ -210,7 +211,7 @@ std::size_t socket::sendall(std::string_view data, int flags, std::error_code& e
         // The same slice again after a wait, as OpenSSL requires of a retried write.
         while (sent < data.size()) {
             std::size_t n = 0;
-            const step s = conn_->write(data.substr(sent), n, e);
+            const step s = conn_->write(data.substr(sent), n, e, (flags & MSG_MORE) != 0);
             if (s != step::done || e) return s;
             sent += n;
         }

@@ -123,6 +123,32 @@ TEST(SslSocket, BufferedReaderAndWriterOverTls) {
     EXPECT_EQ(server.get(), "");
 }
 
+// MSG_MORE holds a record in user space until the next send, close or wait to read; a wait
+// must never keep it from the peer, or both sides would wait for ever.
+TEST(SslSocket, MsgMoreHoldsRecordsForTheNextSendOrWait) {
+    auto l = listener();
+    auto server = serve(l, server_context(), [](ssl::socket& s) {
+        s.sendall("a", MSG_MORE);
+        s.sendall("b");           // goes out with "a"
+        s.sendall("c", MSG_MORE);
+        EXPECT_EQ(s.recv(10), "ack");  // "c" goes out before this waits
+        s.sendall("d", MSG_MORE);
+        s.close();                // and "d" with close_notify
+    });
+    auto tls = client_context().wrap_socket(connect_to(l), {.server_hostname = "localhost"});
+    std::string got;
+    while (got.size() < 3) got += tls.recv(10);
+    EXPECT_EQ(got, "abc");
+    tls.sendall("ack");
+    EXPECT_EQ(tls.recv(10), "d");
+    EXPECT_EQ(tls.recv(10), "");
+    std::error_code ec;
+    tls.sendall("x", MSG_OOB, ec);
+    EXPECT_EQ(ec, std::errc::invalid_argument);
+    tls.close();  // the server's close waits for this close_notify
+    EXPECT_EQ(server.get(), "");
+}
+
 TEST(SslSocket, KtlsFallbackIsSilentAndCorrect) {
     // This kernel has no TLS module: kTLS is asked for (SSL_OP_ENABLE_KTLS) and quietly not had.
     auto l = listener();
