@@ -120,6 +120,9 @@ find_package_shared)
     done
     ldd "$scratch/$step/consumer" | grep "libsock.*$scratch/shared-prefix"
     consume "$scratch/$step/consumer"
+    needed "$scratch/$step/tls_consumer" | grep -x libsock_tls.so.0 \
+        || { echo "tls_consumer does not load libsock_tls.so.0: $(needed "$scratch/$step/tls_consumer")" >&2; exit 1; }
+    consume "$scratch/$step/tls_consumer"
     ;;
 pkg_config)
     pc=$(find "$scratch/prefix" -name sock.pc -print -quit)
