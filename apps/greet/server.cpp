@@ -135,8 +135,8 @@ auto send_reply(sock::ssl::async_socket& conn, std::string_view reply, std::erro
     return conn.sendall(reply, MSG_MORE, ec);
 }
 
-/// TLS's end after the reply: close_notify, then the client's (or its close), dropping what
-/// else it sends, all within drain_time.
+/// TLS's end after the reply: close_notify (sent within drain_time), and the client's if it
+/// is already there; the server context's zero shutdown timeout waits for nothing more.
 sock::task<> finish(sock::ssl::async_socket& conn, bool) {
     conn.settimeout(drain_time);
     co_await conn.aclose();

@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <chrono>
 #include <cstdio>
 
 namespace greet::tls {
@@ -28,6 +29,10 @@ std::string drain(BIO* mem) {
 sock::ssl::context make_server_context(const server_files& files) {
     sock::ssl::context ctx(sock::ssl::protocol::tls_server);
     ctx.load_cert_chain(files.cert, files.key);
+    // A close sends close_notify and takes the client's only if it is already there, as the
+    // plaintext close takes what is waiting: no wake-up per connection for it (measured in
+    // W6r: about 5% of a resumed handshake's CPU).
+    ctx.set_shutdown_timeout(std::chrono::nanoseconds::zero());
     if (!files.client_ca.empty()) {
         ctx.load_verify_locations(files.client_ca);
         ctx.set_verify_mode(sock::ssl::cert_required::required);

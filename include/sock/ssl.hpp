@@ -202,7 +202,11 @@ public:
     void set_handshake_timeout(timeout_t t);
     timeout_t handshake_timeout() const noexcept;
     /// How long close() and unwrap() wait for the peer's close_notify (5 s, and never more
-    /// than the socket's timeout). nullopt uses the socket's timeout alone.
+    /// than the socket's timeout). nullopt uses the socket's timeout alone. Zero: close()
+    /// sends close_notify (within the socket's timeout) and takes the peer's only if it is
+    /// already there, never waiting for it (RFC 8446 allows it; a server that closes after
+    /// its answer saves a wake-up per connection); unwrap() still waits, within the socket's
+    /// timeout.
     void set_shutdown_timeout(timeout_t t);
     timeout_t shutdown_timeout() const noexcept;
     /// Which side this context is for.

@@ -216,6 +216,13 @@ step connection::shutdown(std::error_code& ec, bool closing) {
         const int e = SSL_get_error(ssl_, 0);
         if (e == SSL_ERROR_ZERO_RETURN) break;
         const step s = settle(0, ec);
+        // Ours is out and what was there is read: a closing socket with a zero shutdown
+        // timeout does not wait for the peer's.
+        if (s == step::want_read && closing && !has_held(*bio_) && ctx_->shutdown_timeout &&
+            ctx_->shutdown_timeout->count() == 0) {
+            ERR_clear_error();
+            return step::done;
+        }
         if (s == step::want_read) return flush_before_waiting(ec);
         return s;
     }
@@ -313,7 +320,7 @@ bool connection::close_sent() const noexcept { return (SSL_get_shutdown(ssl_) & 
 
 timeout_t connection::shutdown_bound(timeout_t socket_timeout) const noexcept {
     const timeout_t own = ctx_->shutdown_timeout;
-    if (!own) return socket_timeout;
+    if (!own || own->count() == 0) return socket_timeout;  // zero: see shutdown()
     if (!socket_timeout) return own;
     return std::min(*own, *socket_timeout);
 }

@@ -451,6 +451,28 @@ TEST(SslEnd, TicketsHeldAfterTheHandshakeGoOutWithTheClose) {
     EXPECT_EQ(server.get(), "");
 }
 
+// Shutdown timeout zero: close() sends everything and close_notify, waiting for the socket
+// to take them (8 MiB held with MSG_MORE do not fit at once), but never for the peer's
+// close_notify: the server is done while the client has not closed yet.
+TEST(SslEnd, ZeroShutdownTimeoutSendsAllButDoesNotWaitForThePeer) {
+    auto l = listener();
+    auto sctx = server_context();
+    sctx.set_shutdown_timeout(std::chrono::nanoseconds::zero());
+    const std::string big = pattern(8 << 20);
+    auto server = serve(l, sctx, [&big](ssl::socket& s) {
+        s.sendall(big, MSG_MORE);
+        s.close();
+    });
+    auto tls = client_context().wrap_socket(connect_to(l), {.server_hostname = "localhost"});
+    std::string got;
+    for (std::string part; !(part = tls.recv(1 << 16)).empty();) got += part;  // "" is close_notify
+    EXPECT_TRUE(got == big) << got.size();
+    // Waiting for our close_notify, it would sit in close() until its timeout (10 s).
+    ASSERT_EQ(server.wait_for(5s), std::future_status::ready) << "close() waits for the peer";
+    EXPECT_EQ(server.get(), "");
+    tls.close();
+}
+
 TEST(SslEnd, UnwrapGivesThePlainSocketBack) {
     auto l = listener();
     auto server = serve(l, server_context(), [](ssl::socket& s) {
