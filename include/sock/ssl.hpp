@@ -118,7 +118,8 @@ struct wrap_options {
     /// A client's earlier session to resume; nullptr for a full handshake.
     const ssl::session* session = nullptr;
     /// Read what the socket holds in one call and keep what OpenSSL has not asked for yet
-    /// (fewer system calls per record). Set false when the peer may send plaintext right
+    /// (fewer system calls per record; not where the kernel has a TLS module, whose kTLS
+    /// would then be refused). Set false when the peer may send plaintext right
     /// behind its close_notify without waiting for ours, which unwrap() must then leave in
     /// the socket: with read-ahead, such bytes, if read, make unwrap fail (protocol_error)
     /// instead of being lost in silence.

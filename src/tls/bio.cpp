@@ -10,6 +10,8 @@
 // - Held writes: what a TLS 1.3 server's handshake writes after its last flight (the session
 //   tickets) waits for the connection's next write and goes out with it in one sendmsg; it is
 //   sent on its own before the connection waits to read, so nothing waits on it.
+// Both only where the kernel has no TLS module: with kTLS the kernel takes over the records
+// from the handshake's end, and OpenSSL refuses it when bytes were read ahead (so do we).
 //
 // kTLS: OpenSSL hands the keys to the kernel through BIO_CTRL_SET_KTLS once the handshake's
 // keys are ready. Those controls go to an inner socket BIO on the same descriptor, which
@@ -57,7 +59,9 @@ int last_errno(const bio_state& s) noexcept { return s.last_errno; }
 void clear_errno(bio_state& s) noexcept { s.last_errno = 0; }
 void set_read_ahead(bio_state& s, bool on) noexcept { s.read_ahead = on; }
 std::size_t read_ahead_bytes(const bio_state& s) noexcept { return s.ahead_len - s.ahead_pos; }
-void hold_writes(bio_state& s, bool on) noexcept { s.hold = on; }
+// Not where kTLS may engage (an inner BIO): the kernel takes the keys in the middle of a
+// handshake, and neither held bytes nor bytes read past that point may be left with us.
+void hold_writes(bio_state& s, bool on) noexcept { s.hold = on && s.inner == nullptr; }
 bool has_held(const bio_state& s) noexcept { return !s.held.empty(); }
 
 int flush_held(bio_state& s) noexcept {
@@ -128,7 +132,7 @@ int fd_read(BIO* b, char* out, int len) {
         ::iovec iov[2] = {{out, want}, {scratch, sizeof scratch}};
         ::msghdr msg{};
         msg.msg_iov = iov;
-        msg.msg_iovlen = s.read_ahead ? 2 : 1;
+        msg.msg_iovlen = s.read_ahead && s.inner == nullptr ? 2 : 1;  // see hold_writes
         const auto got = ::recvmsg(s.fd, &msg, 0);
         if (got > 0) {
             const auto n = static_cast<std::size_t>(got);
