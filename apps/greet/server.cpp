@@ -200,9 +200,9 @@ sock::task<> serve_tls_connection(sock::async_socket conn, const sock::ssl::cont
                                   const server_config& config, loop_counts* counts) {
     const auto accepted = conn.loop()->now();
     conn.settimeout(config.timeout);  // bounds the handshake; the message gets what is left
-    // TLS writes a record per call: the tickets after the handshake, then the reply and
-    // close_notify. With Nagle each second small record would wait for the client's
-    // (delayed) ACK of the first: 40 ms stalls, measured in the benchmark's W6.
+    // TLS sends small records apart (the flight; the tickets, before the request comes; the
+    // reply with close_notify). With Nagle one sent while another is unacknowledged waits
+    // for the client's delayed ACK: 40 ms stalls, measured in the benchmark's W6.
     if (conn.raw().family() != sock::family::local) {
         const int one = 1;
         ::setsockopt(conn.fileno(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

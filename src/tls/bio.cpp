@@ -3,15 +3,16 @@
 // SIGPIPE inside SSL_write. Nor a pair of memory BIOs: that copies every byte once more.
 //
 // Fewer system calls than OpenSSL's socket BIO, which matter on short connections (a TLS 1.3
-// resumed handshake and a greeting took 25 calls with it, 16 for a server at OpenSSL's floor):
+// resumed handshake and a greeting took 10 receives and 4 sends with it, against 3 and 3 for
+// a server at OpenSSL's floor: bench/NOTES.md):
 // - Read-ahead: OpenSSL reads a record's 5-byte header, then its body, each a recv. One
 //   recvmsg here fills the asked length and a scratch buffer behind it; what is beyond the
 //   asked length is kept for OpenSSL's next reads, in a buffer freed once taken.
 // - Held writes: what a TLS 1.3 server's handshake writes after its last flight (the session
 //   tickets) waits for the connection's next write and goes out with it in one sendmsg; it is
 //   sent on its own before the connection waits to read, so nothing waits on it.
-// Both only where the kernel has no TLS module: with kTLS the kernel takes over the records
-// from the handshake's end, and OpenSSL refuses it when bytes were read ahead (so do we).
+// Both only where the kernel has no TLS module (no inner BIO): with kTLS the kernel takes
+// over the records from the handshake's end, which bytes read ahead or held would straddle.
 //
 // kTLS: OpenSSL hands the keys to the kernel through BIO_CTRL_SET_KTLS once the handshake's
 // keys are ready. Those controls go to an inner socket BIO on the same descriptor, which
@@ -250,10 +251,6 @@ long fd_ctrl(BIO* b, int cmd, long num, void* ptr) {
         return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
 #ifndef OPENSSL_NO_KTLS
     case ctrl_set_ktls:
-        // Bytes read ahead were read past the kernel, which would decrypt from after them;
-        // held bytes would be framed again by it. OpenSSL goes on doing it itself then.
-        if ((num == 0 && s.ahead_pos < s.ahead_len) || (num != 0 && !s.held.empty())) return 0;
-        return s.inner != nullptr ? BIO_ctrl(s.inner, cmd, num, ptr) : 0;
     case BIO_CTRL_GET_KTLS_SEND:
     case BIO_CTRL_GET_KTLS_RECV:
         return s.inner != nullptr ? BIO_ctrl(s.inner, cmd, num, ptr) : 0;

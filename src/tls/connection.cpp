@@ -147,7 +147,6 @@ step connection::read(std::span<char> buf, std::size_t& n, std::error_code& ec) 
     if (const step s = finish_handshake(ec); s != step::done || ec) return s;
     ERR_clear_error();
     clear_errno(*bio_);
-    n = 0;
     if (failed_) {
         ec = errc::not_connected;
         detail_ = "the connection has already failed";
@@ -171,7 +170,6 @@ step connection::write(std::string_view data, std::size_t& n, std::error_code& e
     if (const step s = finish_handshake(ec); s != step::done || ec) return s;
     ERR_clear_error();
     clear_errno(*bio_);
-    n = 0;
     if (failed_ || write_broken_ || (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0) {
         ec = errc::not_connected;
         detail_ = failed_         ? "the connection has already failed"
