@@ -695,6 +695,7 @@ server::server(server_config config, connection_handler handler)
             if (stream) {
                 s.listen(config_.backlog);
                 if (config_.defer_accept) s.setsockopt(IPPROTO_TCP, TCP_DEFER_ACCEPT, 1);
+                if (config_.tcp_nodelay) s.setsockopt(opt::tcp_nodelay, true);
                 w->listeners.push_back({});
                 auto& l = w->listeners.back();
                 l.w = w.get();
@@ -707,6 +708,8 @@ server::server(server_config config, connection_handler handler)
     for (auto& s : config_.inherited) {
         const sock::family family = check_inherited(s, config_.type);
         s.setblocking(false);  // accept must never block the loop
+        if (stream && config_.tcp_nodelay && family != sock::family::local)
+            s.setsockopt(opt::tcp_nodelay, true);
         bound_.push_back(s.getsockname());
         if (stream) share(std::move(s), family);
         else workers_.front()->own.push_back(std::move(s));  // one reader, as for Unix paths

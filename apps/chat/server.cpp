@@ -9,7 +9,6 @@
 #include <sock/server.hpp>
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -179,10 +178,6 @@ sock::task<> discard_input(sock::async_socket& conn) {
 sock::task<> serve_client(sock::async_socket conn, room& r, std::size_t max_backlog,
                           const std::function<void(std::string_view)>& log) {
     conn.settimeout(std::nullopt);  // a chat client may listen for ever
-    if (conn.raw().family() != sock::family::local) {
-        const int one = 1;  // lines are small and someone waits for each
-        ::setsockopt(conn.fileno(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
     std::error_code ec;
     std::string peer = conn.raw().getpeername(ec).to_string();
     if (ec) peer = "client";
@@ -227,6 +222,7 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     if (!inherited.empty()) engine.inherited = std::move(inherited);
     else engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
     engine.reuse_port = config.reuse_port;
+    engine.tcp_nodelay = true;  // lines are small and someone waits for each
     // One write per line: lines from several loops never interleave.
     const std::function<void(std::string_view)> log = [](std::string_view line) {
         const std::string text = std::string(line) + "\n";

@@ -9,7 +9,6 @@
 #include <sock/server.hpp>
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,15 +29,10 @@ void write_line(int fd, std::string line) {
     [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
 }
 
-/// The idle timeout, and no Nagle: ping-pong sends small messages while earlier bytes may
-/// be unacknowledged, which Nagle would hold back for a delayed ACK.
+/// The idle timeout (no Nagle comes from the listener: see run_server).
 void set_up(sock::async_socket& conn, const server_config& config) {
     if (config.idle_timeout.count() > 0) conn.settimeout(config.idle_timeout);
     else conn.settimeout(std::nullopt);
-    if (conn.raw().family() != sock::family::local) {
-        const int one = 1;
-        ::setsockopt(conn.fileno(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
 }
 
 /// One read's worth for every connection of the thread; see serve_connection.
@@ -119,6 +113,9 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
         engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
     }
     engine.reuse_port = config.reuse_port;
+    // No Nagle: ping-pong sends small messages while earlier bytes may be unacknowledged,
+    // which Nagle would hold back for a delayed ACK.
+    engine.tcp_nodelay = true;
     engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     std::optional<greet::tls::server_context> tls_context;
     if (config.tls.enabled()) tls_context.emplace(config.tls);

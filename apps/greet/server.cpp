@@ -12,7 +12,6 @@
 #include <sock/server.hpp>
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -200,13 +199,6 @@ sock::task<> serve_tls_connection(sock::async_socket conn, const sock::ssl::cont
                                   const server_config& config, loop_counts* counts) {
     const auto accepted = conn.loop()->now();
     conn.settimeout(config.timeout);  // bounds the handshake; the message gets what is left
-    // TLS sends small records apart (the flight; the tickets, before the request comes; the
-    // reply with close_notify). With Nagle one sent while another is unacknowledged waits
-    // for the client's delayed ACK: 40 ms stalls, measured in the benchmark's W6.
-    if (conn.raw().family() != sock::family::local) {
-        const int one = 1;
-        ::setsockopt(conn.fileno(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
     static const sock::ssl::wrap_options server_side{.server_side = true, .do_handshake_on_connect = false};
     auto tls = co_await sock::ssl::async_wrap_socket(ctx, std::move(conn), server_side);
     std::error_code ec;
@@ -278,6 +270,11 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     if (tls_context)
         engine.on_hangup = [&tls_context] { write_line(2, "SIGHUP: " + tls_context->reload()); };
     engine.reuse_port = config.reuse_port;
+    // TLS may send small records apart (where the kernel has a tls module: the flight, the
+    // tickets, then the reply and close_notify). With Nagle one sent while another is
+    // unacknowledged waits for the client's delayed ACK: 40 ms stalls, seen in W6. Set on
+    // the listener, it costs no call per connection; the plaintext greeting sends once.
+    engine.tcp_nodelay = config.tls.enabled();
     engine.stop_delay = config.stop_delay;
     engine.proxy_protocol = config.proxy_protocol;
     engine.proxy_from = config.proxy_from;

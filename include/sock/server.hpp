@@ -30,8 +30,8 @@ struct server_config {
     /// Sockets already listening, served besides `listen`: socket activation's
     /// (sock::listen_fds()), or any a supervisor holds across restarts. Each must be of `type`
     /// and, for streams, listening; else the constructor throws std::invalid_argument naming
-    /// it. Each is shared by every loop, made non-blocking, its other options left as they
-    /// are; the stop closes this copy only, so clients go on queueing on the holder's.
+    /// it. Each is shared by every loop, made non-blocking (and given tcp_nodelay if set), its
+    /// other options left as they are; the stop closes this copy only, so clients go on queueing on the holder's.
     std::vector<socket> inherited{};
     /// Event loops, each on its own thread; 0 means one per core.
     unsigned threads = 0;
@@ -66,6 +66,10 @@ struct server_config {
     /// are still on their way then is (a client that speaks first retries; a front door may
     /// count it as failed: give those a stop_delay, or set this false).
     bool defer_accept = true;
+    /// TCP_NODELAY on every TCP connection, for protocols that may send twice before the peer
+    /// answers (TLS records, ping-pong): set once on the listeners, bound or inherited, whose
+    /// connections inherit it (Linux), so it costs no call per connection.
+    bool tcp_nodelay = false;
     /// SIGINT and SIGTERM stop the server gracefully (a second one cancels what is left), and
     /// SIGHUP calls on_hangup. From construction to destruction a process-wide handler
     /// (sigaction) catches them, on whatever thread the kernel picks: no thread's signal mask

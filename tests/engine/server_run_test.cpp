@@ -68,6 +68,41 @@ TEST(ServerPort, PortZeroIsSharedByTheLoopsOfOneServer) {
     for (int i = 0; i < 10; ++i) EXPECT_EQ(ask(srv.address(), "x"), "hi:x");
 }
 
+// -- tcp_nodelay: set on the listeners, inherited by every connection --------------------------
+
+sock::task<> say_nodelay(sock::async_socket conn) {
+    std::error_code ec;
+    (void)co_await conn.recv(64, ec);
+    co_await conn.sendall(conn.raw().getsockopt(sock::opt::tcp_nodelay) ? "on" : "off", ec);
+}
+
+TEST(ServerOptions, TcpNodelayReachesEveryConnectionOfEveryListener) {
+    sock::socket held(sock::family::inet6);  // as a service manager passes it
+    held.bind({"::1", 0});
+    held.listen(16);
+    auto config = test_config({sock::address("127.0.0.1", 0)}, 2);
+    config.inherited.push_back(held.dup());
+    config.tcp_nodelay = true;
+    server_thread srv(std::move(config), say_nodelay);
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(ask(srv.address(0), "?"), "on") << i;
+        EXPECT_EQ(ask(srv.address(1), "?"), "on") << i;
+    }
+}
+
+TEST(ServerOptions, TcpNodelayIsOffByDefault) {
+    server_thread srv(test_config({sock::address("127.0.0.1", 0)}, 2), say_nodelay);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(srv.address(), "?"), "off") << i;
+}
+
+TEST(ServerOptions, TcpNodelayLeavesUnixListenersAlone) {
+    engine_test::temp_dir dir;
+    auto config = test_config({sock::address::unix_path(dir.path() + "/s")}, 1);
+    config.tcp_nodelay = true;
+    server_thread srv(std::move(config), echo_hi);
+    EXPECT_EQ(ask(srv.address(), "x"), "hi:x");
+}
+
 // -- signals ----------------------------------------------------------------------------------
 
 ::sigset_t current_mask() {
