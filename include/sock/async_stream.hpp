@@ -5,6 +5,7 @@
 // (stream.hpp, read_buffer.hpp); only the receive is awaited here.
 
 #include <sock/async_socket.hpp>
+#include <sock/coro.hpp>
 #include <sock/export.hpp>
 #include <sock/stream.hpp>
 #include <sock/task.hpp>
@@ -78,6 +79,49 @@ concept suspends_in_place = requires(Inner& a, std::coroutine_handle<> h) {
 
 }  // namespace detail
 
+template <async_byte_stream Stream>
+class stream_reader;
+
+/// What stream_reader's calls return, to co_await: a call the buffer answers (most lines of a
+/// burst) is answered in place, with no coroutine frame; else it runs as a task. Converts to
+/// task<std::string_view> (when_all); sock::wait_for takes it as it is.
+template <async_byte_stream Stream>
+class [[nodiscard]] read_op {
+public:
+    bool await_ready() {
+        if (r_.what == detail::read_request::kind::until && r_.sep.empty()) return false;
+        auto done = detail::settle(reader_->buf_, r_, reader_->eof_, line_, ec_);
+        if (!done) return false;
+        got_ = *done;
+        return true;
+    }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
+        slow_.emplace(reader_->call(name_, r_, line_, out_));
+        return slow_->await_suspend(h);
+    }
+    std::string_view await_resume() {
+        if (slow_) return slow_->await_resume();
+        return reader_->finish(name_, r_, got_, ec_, out_);
+    }
+    operator task<std::string_view>() && { return reader_->call(name_, r_, line_, out_); }
+
+private:
+    friend class stream_reader<Stream>;
+    read_op(stream_reader<Stream>* reader, const char* name, detail::read_request r, bool line,
+            std::error_code* out) noexcept
+        : reader_(reader), name_(name), r_(r), line_(line), out_(out) {}
+
+    stream_reader<Stream>* reader_;
+    const char* name_;
+    detail::read_request r_;
+    bool line_;
+    std::error_code* out_;
+    std::error_code ec_;
+    std::string_view got_;
+    std::optional<task<std::string_view>> slow_;
+};
+
 /// Reads lines, delimited records and counted bytes from a coroutine stream through a buffer
 /// (asyncio's StreamReader). This class doesn't own the stream.
 ///
@@ -93,30 +137,25 @@ public:
     explicit stream_reader(Stream& s, std::size_t limit = default_stream_limit)
         : s_(&s), buf_(limit) {}
 
+    using read_op = sock::read_op<Stream>;
+
+
     /// A line with its "\n"; see buffered_reader::readline for end of stream and overrun.
-    task<std::string_view> readline() { return call("readline", until_request("\n"), true, nullptr); }
-    task<std::string_view> readline(std::error_code& ec) {
-        return call("readline", until_request("\n"), true, &ec);
-    }
+    read_op readline() { return {this, "readline", until_request("\n"), true, nullptr}; }
+    read_op readline(std::error_code& ec) { return {this, "readline", until_request("\n"), true, &ec}; }
     /// Bytes up to and including sep (non-empty), which must outlive the call.
-    task<std::string_view> readuntil(std::string_view sep) {
-        return call("readuntil", until_request(sep), false, nullptr);
-    }
-    task<std::string_view> readuntil(std::string_view sep, std::error_code& ec) {
-        return call("readuntil", until_request(sep), false, &ec);
+    read_op readuntil(std::string_view sep) { return {this, "readuntil", until_request(sep), false, nullptr}; }
+    read_op readuntil(std::string_view sep, std::error_code& ec) {
+        return {this, "readuntil", until_request(sep), false, &ec};
     }
     /// Exactly n bytes (n at most the limit); incomplete_read at end of stream.
-    task<std::string_view> readexactly(std::size_t n) {
-        return call("readexactly", counted(n, true), false, nullptr);
-    }
-    task<std::string_view> readexactly(std::size_t n, std::error_code& ec) {
-        return call("readexactly", counted(n, true), false, &ec);
+    read_op readexactly(std::size_t n) { return {this, "readexactly", counted(n, true), false, nullptr}; }
+    read_op readexactly(std::size_t n, std::error_code& ec) {
+        return {this, "readexactly", counted(n, true), false, &ec};
     }
     /// Up to max bytes: what is buffered, else one receive's worth; "" at end of stream.
-    task<std::string_view> read(std::size_t max) { return call("read", counted(max, false), false, nullptr); }
-    task<std::string_view> read(std::size_t max, std::error_code& ec) {
-        return call("read", counted(max, false), false, &ec);
-    }
+    read_op read(std::size_t max) { return {this, "read", counted(max, false), false, nullptr}; }
+    read_op read(std::size_t max, std::error_code& ec) { return {this, "read", counted(max, false), false, &ec}; }
 
     /// The bytes received and not yet returned.
     std::string_view buffered() const noexcept { return buf_.data(); }
@@ -128,6 +167,8 @@ public:
     Stream& stream() const noexcept { return *s_; }
 
 private:
+    friend class sock::read_op<Stream>;
+
     static detail::read_request until_request(std::string_view sep) {
         return {detail::read_request::kind::until, sep, 0, 0};
     }
@@ -181,18 +222,30 @@ private:
                 buf_.commit(n);
             }
         }
+        co_return finish(name, r, got, ec, out);
+    }
+
+    // How a call ends, in the error_code form or the throwing one.
+    std::string_view finish(const char* name, const detail::read_request& r, std::string_view got,
+                            const std::error_code& ec, std::error_code* out) {
         if (out != nullptr) {
             *out = ec;
-            co_return got;
+            return got;
         }
         if (ec) detail::throw_read_error(ec, got, r, name, *s_);
-        co_return got;
+        return got;
     }
 
     Stream* s_;
     detail::read_buffer buf_;
     bool eof_ = false;
 };
+
+/// asyncio's `wait_for(reader.readline(), 2)`: the reader's call, bounded (see wait_for).
+template <async_byte_stream Stream>
+task<std::string_view> wait_for(read_op<Stream> op, std::chrono::nanoseconds timeout) {
+    return sock::wait_for(task<std::string_view>(std::move(op)), timeout);
+}
 
 /// Gathers small writes into one send (asyncio's StreamWriter): write() only buffers,
 /// `co_await drain()` sends. This class doesn't own the stream; unsent bytes are dropped with

@@ -109,13 +109,10 @@ private:
 /// positive: the receive after it then does not wait.
 std::error_code wait_readable(int fd, std::chrono::steady_clock::time_point until) noexcept;
 
-/// Decides whether a reader call ends with what is buffered: its result (ec set for an
-/// incomplete read or an overrun), or nullopt when it needs another receive. Shared by the
-/// blocking and the coroutine reader.
-inline std::optional<std::string_view> settle(read_buffer& b, read_request& r, bool eof, bool line,
-                                              std::error_code& ec) {
-    const auto step = b.check(r);
-    if (step.what == read_step::kind::ready) return b.take(step.len);
+// settle's answers other than a result already buffered (an overrun, more to receive, end
+// of stream): apart, so that the common one inlines into the reader's calls.
+inline std::optional<std::string_view> settle_rest(read_buffer& b, const read_request& r, read_step step,
+                                                   bool eof, bool line, std::error_code& ec) {
     if (step.what == read_step::kind::overrun) {
         // readline, as asyncio's, drops the over-long line's buffered bytes so the next call
         // makes progress; readuntil and readexactly leave them for the caller to inspect.
@@ -127,6 +124,16 @@ inline std::optional<std::string_view> settle(read_buffer& b, read_request& r, b
     // readline, as asyncio's, returns the last unterminated line as it is; read() returns "".
     if (r.what != read_request::kind::some && !line) ec = make_error_code(stream_errc::incomplete_read);
     return b.take(b.size());
+}
+
+/// Decides whether a reader call ends with what is buffered: its result (ec set for an
+/// incomplete read or an overrun), or nullopt when it needs another receive. Shared by the
+/// blocking and the coroutine reader.
+inline std::optional<std::string_view> settle(read_buffer& b, read_request& r, bool eof, bool line,
+                                              std::error_code& ec) {
+    const auto step = b.check(r);
+    if (step.what == read_step::kind::ready) [[likely]] return b.take(step.len);
+    return settle_rest(b, r, step, eof, line, ec);
 }
 
 /// "call address" for error messages, when the stream can describe itself.

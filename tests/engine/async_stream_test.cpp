@@ -103,6 +103,52 @@ TEST(StreamReader, OverrunLeavesTheDataReadable) {
     sock::run(c.loop, body());
 }
 
+// Most lines of a burst are already buffered: such a call is answered in place, without a
+// coroutine frame or a suspension (W5's CPU per line); only a call that must receive runs
+// as a task.
+TEST(StreamReader, ABufferedLineIsAnsweredInPlace) {
+    connected c;
+    c.peer.sendall("one\ntwo\nthr");
+    auto body = [&]() -> sock::task<> {
+        sock::stream_reader r(c.a);
+        EXPECT_EQ(co_await r.readline(), "one\n");  // one receive takes all of it
+        auto op = r.readline();
+        EXPECT_TRUE(op.await_ready());
+        EXPECT_EQ(op.await_resume(), "two\n");
+        std::error_code ec;
+        auto partial = r.readexactly(4, ec);
+        EXPECT_FALSE(partial.await_ready());  // "thr" is not enough: it will receive
+        c.peer.sendall("ee\n");
+        EXPECT_EQ(co_await std::move(partial), "thre");
+        EXPECT_FALSE(ec);
+        auto empty = r.readuntil("", ec);  // the error takes the task's path, as before
+        EXPECT_EQ(co_await std::move(empty), "");
+        EXPECT_EQ(ec, std::errc::invalid_argument);
+        EXPECT_EQ(co_await r.readline(ec), "e\n");
+    };
+    sock::run(c.loop, body());
+}
+
+// asyncio's `await wait_for(reader.readline(), 2)`, and a call kept as a task.
+TEST(StreamReader, WaitForBoundsOneCallAndTheReaderGoesOn) {
+    connected c;
+    auto body = [&]() -> sock::task<> {
+        sock::stream_reader r(c.a);
+        bool timed_out = false;
+        try {
+            co_await sock::wait_for(r.readline(), 50ms);
+        } catch (const sock::timeout&) {
+            timed_out = true;
+        }
+        EXPECT_TRUE(timed_out);
+        c.peer.sendall("late\nmore\n");
+        EXPECT_EQ(co_await sock::wait_for(r.readline(), 5s), "late\n");
+        sock::task<std::string_view> t = r.readline();
+        EXPECT_EQ(co_await std::move(t), "more\n");
+    };
+    sock::run(c.loop, body());
+}
+
 TEST(StreamReader, TimeoutBoundsTheWholeCall) {
     connected c;
     std::atomic<bool> stop{false};
