@@ -24,15 +24,21 @@ sock::task<> echo_lines(sock::async_socket conn) {
     std::error_code ec;
     for (;;) {
         const auto line = co_await reader.readline(ec);
-        if (ec == sock::stream_errc::limit_overrun) continue;  // a line over 64 KiB is dropped
-        if (ec || line.empty()) break;                         // end of stream, timeout, error
+        if (ec) {
+            if (ec == sock::stream_errc::limit_overrun) continue;  // a line over 64 KiB is dropped
+            break;                                                 // timeout, error
+        }
+        if (line.empty()) break;  // end of stream
         writer.write(line, ec);
         if (ec) {  // the writer is full: send what it has, then this line (still valid here)
             co_await writer.drain(ec);
             if (ec) break;
             writer.write(line);
         }
-        if (reader.buffered().find('\n') == std::string_view::npos) {
+        // Drain once no whole line is left to answer from the buffer: the client may wait for
+        // these replies before it sends more. A buffer that ends in "\n" has one, unsearched.
+        const auto rest = reader.buffered();
+        if (rest.empty() || (rest.back() != '\n' && rest.find('\n') == std::string_view::npos)) {
             co_await writer.drain(ec);
             if (ec) break;
         }
