@@ -1098,6 +1098,30 @@ def build(build_dir: Path) -> None:
             raise SystemExit(f"run.py: build failed: {shlex.join(argv)}")
 
 
+def cache_entry(build_dir: Path, name: str) -> str:
+    """NAME=value from the build's CMakeCache.txt, or NAME unknown."""
+    try:
+        for line in (build_dir / "CMakeCache.txt").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return f"{name}={line.split('=', 1)[1] or '(empty)'}"
+    except OSError:
+        pass
+    return f"{name} unknown"
+
+
+def source_revision() -> str:
+    """The checkout's commit, and whether its tracked files had changes (what was built)."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
+                                "src", "include", "apps", "examples", "bench/peers", "CMakeLists.txt"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"commit {head}" + (" with uncommitted changes to the code" if dirty else "")
+
+
 def machine() -> dict:
     cpu = "unknown CPU"
     try:
@@ -1130,11 +1154,13 @@ def main() -> int:
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     ensure_packages(not args.no_install)
     if args.build_dir:
-        build_dir, build_desc = args.build_dir.resolve(), f"programs of the existing build {args.build_dir}"
+        build_dir = args.build_dir.resolve()
+        build_desc = f"programs of the existing build {args.build_dir} ({cache_entry(build_dir, 'CMAKE_BUILD_TYPE')})"
     else:
         build_dir = ROOT / "build-bench"
         build(build_dir)
         build_desc = "cmake -DCMAKE_BUILD_TYPE=Release into build-bench/ (peers: -O2)"
+    build_desc += f", source {source_revision()}"
     args.out.mkdir(parents=True, exist_ok=True)
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
