@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 namespace sock SOCK_API {
@@ -63,6 +64,34 @@ std::atomic<int> handlers_running{0};
 std::mutex signal_mutex;
 std::size_t signal_users = 0;                    // guarded by signal_mutex
 std::array<struct ::sigaction, 3> saved_actions{};  // idem
+
+// A thread that starts with the given signal mask (pthread_attr_setsigmask_np), so that its
+// creator's mask never changes: blocking the stop signals in the creator around
+// pthread_create, as before, lost a SIGTERM pending across it under ThreadSanitizer.
+class loop_thread {
+public:
+    loop_thread(std::function<void()> body, const ::sigset_t& mask) : body_(std::move(body)) {
+        ::pthread_attr_t attr;
+        int rc = ::pthread_attr_init(&attr);
+        if (rc != 0) throw std::system_error(rc, std::system_category(), "pthread_attr_init");
+        rc = ::pthread_attr_setsigmask_np(&attr, &mask);
+        if (rc == 0) rc = ::pthread_create(&id_, &attr, &start, this);
+        ::pthread_attr_destroy(&attr);
+        if (rc != 0) throw std::system_error(rc, std::system_category(), "pthread_create");
+    }
+    loop_thread(const loop_thread&) = delete;
+    loop_thread& operator=(const loop_thread&) = delete;
+    ~loop_thread() { ::pthread_join(id_, nullptr); }
+
+private:
+    static void* start(void* self) {
+        static_cast<loop_thread*>(self)->body_();
+        return nullptr;
+    }
+
+    std::function<void()> body_;
+    ::pthread_t id_{};
+};
 
 extern "C" void on_stop_signal(int signo) {
     const int saved_errno = errno;
@@ -833,35 +862,29 @@ void server::run() {
         }
         abort_all();
     };
-    std::vector<std::thread> threads;
+    std::vector<std::unique_ptr<loop_thread>> threads;
     try {
-        {
-            // The loops' own threads start with the stop signals blocked (a thread inherits
-            // its creator's mask), so that the kernel hands them to the program's threads:
-            // the loops are never interrupted by them, and a signal cannot land on a thread
-            // still starting (ThreadSanitizer loses those).
-            ::sigset_t stop_signals, before;
-            ::sigemptyset(&stop_signals);
-            for (int s : caught_signals) ::sigaddset(&stop_signals, s);
-            ::pthread_sigmask(SIG_BLOCK, &stop_signals, &before);
-            struct restore_mask {
-                ::sigset_t& mask;
-                ~restore_mask() { ::pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
-            } restore{before};
-            for (std::size_t i = 1; i < workers_.size(); ++i)
-                threads.emplace_back([w = workers_[i].get(), &fail] {
+        // The loops' own threads start with the stop signals blocked besides what this thread
+        // blocks, so that the kernel hands those to the program's threads: the loops are
+        // never interrupted by them, and a signal cannot land on a thread still starting.
+        ::sigset_t mask;
+        ::pthread_sigmask(SIG_SETMASK, nullptr, &mask);  // reads it only
+        for (int s : caught_signals) ::sigaddset(&mask, s);
+        for (std::size_t i = 1; i < workers_.size(); ++i)
+            threads.push_back(std::make_unique<loop_thread>(
+                [w = workers_[i].get(), &fail] {
                     try {
                         w->run(-1);
                     } catch (...) {
                         fail(std::current_exception());
                     }
-                });
-        }
+                },
+                mask));
         workers_.front()->run(signal_read_);
     } catch (...) {
         fail(std::current_exception());
     }
-    for (auto& t : threads) t.join();
+    threads.clear();  // joins them
     aborted_.store(false);
     if (failure) std::rethrow_exception(failure);
 }
