@@ -357,11 +357,8 @@ TEST(ServerStop, StopDelayServesAfterSigtermUntilASecondOneAgainstGreetServer) {
     const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
     ASSERT_TRUE(std::regex_match(*line, m, listening)) << *line;
     const sock::address where("127.0.0.1", static_cast<std::uint16_t>(std::stoi(m[1])));
-    // Serving first, as a server is when its manager stops it. Under TSan, a SIGTERM sent the
-    // moment the line above appeared was once never handled (CI, 1 run in many; not seen
-    // outside TSan, and the engine's own tests cover a stop that races the loops' start).
-    for (int i = 0; i < 8; ++i) ASSERT_EQ(ask(where, "1"), "welcome to server!") << i;
-
+    // At once, while the loops may still be starting: under TSan this SIGTERM was lost in 6
+    // runs of 300 while run() blocked the stop signals in its own thread to create them.
     server.send_signal(SIGTERM);
     const auto said = server.read_line(greet_test::stream::err, 10s);
     ASSERT_TRUE(said) << server.err();
