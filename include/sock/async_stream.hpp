@@ -139,7 +139,6 @@ public:
 
     using read_op = sock::read_op<Stream>;
 
-
     /// A line with its "\n"; see buffered_reader::readline for end of stream and overrun.
     read_op readline() { return {this, "readline", until_request("\n"), true, nullptr}; }
     read_op readline(std::error_code& ec) { return {this, "readline", until_request("\n"), true, &ec}; }

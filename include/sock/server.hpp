@@ -31,7 +31,8 @@ struct server_config {
     /// (sock::listen_fds()), or any a supervisor holds across restarts. Each must be of `type`
     /// and, for streams, listening; else the constructor throws std::invalid_argument naming
     /// it. Each is shared by every loop, made non-blocking (and given tcp_nodelay if set), its
-    /// other options left as they are; the stop closes this copy only, so clients go on queueing on the holder's.
+    /// other options left as they are; the stop closes this copy only, so clients go on
+    /// queueing on the holder's.
     std::vector<socket> inherited{};
     /// Event loops, each on its own thread; 0 means one per core.
     unsigned threads = 0;

@@ -95,12 +95,19 @@ TEST(ServerOptions, TcpNodelayIsOffByDefault) {
     for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(srv.address(), "?"), "off") << i;
 }
 
+// TCP_NODELAY on a Unix socket fails (EOPNOTSUPP): a bound or passed Unix listener is left
+// alone rather than failing the server.
 TEST(ServerOptions, TcpNodelayLeavesUnixListenersAlone) {
     engine_test::temp_dir dir;
+    sock::socket held(sock::family::local);
+    held.bind(sock::address::unix_path(dir.path() + "/held"));
+    held.listen(16);
     auto config = test_config({sock::address::unix_path(dir.path() + "/s")}, 1);
+    config.inherited.push_back(held.dup());
     config.tcp_nodelay = true;
     server_thread srv(std::move(config), echo_hi);
-    EXPECT_EQ(ask(srv.address(), "x"), "hi:x");
+    EXPECT_EQ(ask(srv.address(0), "x"), "hi:x");
+    EXPECT_EQ(ask(srv.address(1), "y"), "hi:y");
 }
 
 // -- signals ----------------------------------------------------------------------------------
