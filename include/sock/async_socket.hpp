@@ -117,6 +117,18 @@ public:
     /// The same for writing: after a send of one's own failed with EAGAIN.
     awaiter<bool> wait_writable();
     awaiter<bool> wait_writable(std::error_code& ec);
+    /// For such a layer: whether a read of its own that comes back short proves the receive
+    /// queue empty now (a TCP stream without urgent data; never datagrams, nor after the peer
+    /// has shut down), so that it may wait for the next edge without reading again.
+    bool short_read_drains() const noexcept;
+    /// For such a layer: its read came back short where short_read_drains() held; the socket
+    /// counts as not readable until epoll's next edge.
+    void mark_drained() noexcept { readable_ = false; }
+    /// False when a read now would find nothing: since an EAGAIN or a trusted short read, no
+    /// edge came (always true with timeout zero, which never waits for one).
+    bool may_be_readable() const noexcept {
+        return readable_ || (timeout_ && timeout_->count() == 0);
+    }
 
     /// The client: what a front door's PROXY header said (set_proxied), else the kernel's
     /// peer (raw().getpeername()). sock::server fills it in before the handler runs.
@@ -164,7 +176,6 @@ private:
     static void on_task_cancel(void* op) noexcept;
     void finish(detail::io_op& op) const;
     void abandon(detail::io_op& op) noexcept;
-    bool short_read_drains() const noexcept;
     static std::error_code native_peer(const address& a, ::sockaddr_storage& out,
                                        ::socklen_t& len) noexcept;
     void on_io(std::uint32_t events) override;

@@ -56,7 +56,9 @@ task<> async_socket::drive(Step one, timeout_t bound, std::error_code& ec) {
     if (bound && bound->count() > 0) deadline = clock::now() + *bound;
     for (;;) {
         ec.clear();
+        conn_->set_read_hint(sock_.short_read_drains(), !sock_.may_be_readable());
         const step s = one(ec);
+        if (conn_->queue_known_empty()) sock_.mark_drained();
         if (s == step::done) co_return;
         timeout_t left = bound;
         if (deadline) {

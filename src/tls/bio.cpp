@@ -5,14 +5,20 @@
 // Fewer system calls than OpenSSL's socket BIO, which matter on short connections (a TLS 1.3
 // resumed handshake and a greeting took 10 receives and 4 sends with it, against 3 and 3 for
 // a server at OpenSSL's floor: bench/NOTES.md):
-// - Read-ahead: OpenSSL reads a record's 5-byte header, then its body, each a recv. One
-//   recvmsg here fills the asked length and a scratch buffer behind it; what is beyond the
-//   asked length is kept for OpenSSL's next reads, in a buffer freed once taken.
+// - Read-ahead is OpenSSL's own (SSL_set_read_ahead, set by the connection): each read asks
+//   for the free space of OpenSSL's record buffer, so one recv takes a record's header, its
+//   body and what follows, straight into the buffer that decrypts it.
+// - Known-empty queue: a read that comes back short proves the socket's receive queue empty
+//   where the driver trusts that (TCP without urgent data; see
+//   sock::async_socket::short_read_drains). Until the driver says otherwise (the next edge of
+//   readiness), reads fail with "retry" without a system call: the receive after an echo's
+//   reply, or after a handshake's flight, would only have found EAGAIN.
 // - Held writes: what a TLS 1.3 server's handshake writes after its last flight (the session
 //   tickets) waits for the connection's next write and goes out with it in one sendmsg; it is
 //   sent on its own before the connection waits to read, so nothing waits on it.
-// Both only where the kernel has no TLS module (no inner BIO): with kTLS the kernel takes
-// over the records from the handshake's end, which bytes read ahead or held would straddle.
+// Read-ahead and held writes only where the kernel has no TLS module (no inner BIO): with kTLS
+// the kernel takes over the records from the handshake's end, which bytes read ahead or held
+// would straddle.
 //
 // kTLS: OpenSSL hands the keys to the kernel through BIO_CTRL_SET_KTLS once the handshake's
 // keys are ready. Those controls go to an inner socket BIO on the same descriptor, which
@@ -32,12 +38,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <cstring>
-#include <memory>
 #include <new>
 #include <string>
 
@@ -48,18 +51,20 @@ struct bio_state {
     int last_errno = 0;
     BIO* inner = nullptr;         // OpenSSL's socket BIO, for the kTLS controls
     int ctrl_record_type = -1;    // kTLS send: the next write is a record of this type
-    bool read_ahead = true;
-    std::unique_ptr<char[]> ahead;  // bytes read beyond what OpenSSL asked for
-    std::size_t ahead_pos = 0;
-    std::size_t ahead_len = 0;
+    bool trust_short = false;     // a short read proves the receive queue empty
+    bool known_empty = false;     // it is empty: reads retry without a system call
     bool hold = false;  // writes are kept in held instead of sent
     std::string held;   // written by OpenSSL, not yet sent
 };
 
 int last_errno(const bio_state& s) noexcept { return s.last_errno; }
 void clear_errno(bio_state& s) noexcept { s.last_errno = 0; }
-void set_read_ahead(bio_state& s, bool on) noexcept { s.read_ahead = on; }
-std::size_t read_ahead_bytes(const bio_state& s) noexcept { return s.ahead_len - s.ahead_pos; }
+bool kernel_may_frame(const bio_state& s) noexcept { return s.inner != nullptr; }
+void set_read_hint(bio_state& s, bool trust_short, bool known_empty) noexcept {
+    s.trust_short = trust_short;
+    s.known_empty = known_empty;
+}
+bool known_empty(const bio_state& s) noexcept { return s.known_empty; }
 // Not where kTLS may engage (an inner BIO): the kernel takes the keys in the middle of a
 // handshake, and neither held bytes nor bytes read past that point may be left with us.
 void hold_writes(bio_state& s, bool on) noexcept { s.hold = on && s.inner == nullptr; }
@@ -104,16 +109,6 @@ bool ktls_recv_on(const bio_state& s) noexcept {
 int fd_read(BIO* b, char* out, int len) {
     auto& s = *static_cast<bio_state*>(BIO_get_data(b));
     BIO_clear_retry_flags(b);
-    if (s.ahead_pos < s.ahead_len) {
-        const std::size_t n = std::min(static_cast<std::size_t>(len), s.ahead_len - s.ahead_pos);
-        std::memcpy(out, s.ahead.get() + s.ahead_pos, n);
-        s.ahead_pos += n;
-        if (s.ahead_pos == s.ahead_len) {
-            s.ahead.reset();
-            s.ahead_pos = s.ahead_len = 0;
-        }
-        return static_cast<int>(n);
-    }
     if (ktls_recv_on(s)) {
         // The inner BIO reads whole records with their type; its retry and EOF flags are ours.
         errno = 0;
@@ -125,30 +120,15 @@ int fd_read(BIO* b, char* out, int len) {
         }
         return got;
     }
-    const auto want = static_cast<std::size_t>(len);
-    // One record at most beyond the asked length: the next header and body, or the rest of
-    // a large record whose header was asked for.
-    static thread_local char scratch[16 * 1024 + 512];
+    if (s.known_empty) {
+        BIO_set_retry_read(b);
+        return -1;
+    }
     for (;;) {
-        ::iovec iov[2] = {{out, want}, {scratch, sizeof scratch}};
-        ::msghdr msg{};
-        msg.msg_iov = iov;
-        msg.msg_iovlen = s.read_ahead && s.inner == nullptr ? 2 : 1;  // see hold_writes
-        const auto got = ::recvmsg(s.fd, &msg, 0);
+        const auto got = ::recv(s.fd, out, static_cast<std::size_t>(len), 0);
         if (got > 0) {
-            const auto n = static_cast<std::size_t>(got);
-            if (n <= want) return static_cast<int>(n);
-            const std::size_t extra = n - want;
-            s.ahead.reset(new (std::nothrow) char[extra]);
-            if (!s.ahead) {  // the bytes are lost: the connection cannot go on
-                s.ahead_len = s.ahead_pos = 0;
-                s.last_errno = ENOMEM;
-                return -1;
-            }
-            std::memcpy(s.ahead.get(), scratch, extra);
-            s.ahead_pos = 0;
-            s.ahead_len = extra;
-            return len;
+            if (got < len && s.trust_short) s.known_empty = true;
+            return static_cast<int>(got);
         }
         if (got == 0) {
             // OpenSSL 3 asks BIO_eof whether a zero read was the end of the stream: that is

@@ -76,7 +76,9 @@ connection::connection(const context& ctx, int fd, const wrap_options& o)
         throw std::bad_alloc();
     }
     SSL_set_bio(ssl_, bio, bio);  // one reference, taken by the SSL object
-    set_read_ahead(*bio_, o.read_ahead);
+    // OpenSSL's read-ahead reads straight into its record buffer; not where kTLS may take the
+    // records over at the handshake's end, which bytes read ahead would straddle.
+    if (o.read_ahead && !kernel_may_frame(*bio_)) SSL_set_read_ahead(ssl_, 1);
     SSL_set_ex_data(ssl_, connection_index(), this);
     if (o.server_side) {
         SSL_set_accept_state(ssl_);
@@ -196,7 +198,10 @@ step connection::shutdown(std::error_code& ec, bool closing) {
     ERR_clear_error();
     clear_errno(*bio_);
     if (failed_ || !SSL_is_init_finished(ssl_)) return step::done;  // nothing to close politely
-    if (!closing) set_read_ahead(*bio_, false);
+    if (!closing) SSL_set_read_ahead(ssl_, 0);
+    // What is there now is read, whatever the driver knew: bytes left unread at the close
+    // would reset the connection.
+    detail::set_read_hint(*bio_, false, false);
     if ((SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) == 0 || SSL_want_write(ssl_)) {
         const int r = SSL_shutdown(ssl_);
         if (r < 0) {
@@ -228,13 +233,16 @@ step connection::shutdown(std::error_code& ec, bool closing) {
     return step::done;
 }
 
-std::size_t connection::read_ahead_left() const noexcept { return read_ahead_bytes(*bio_); }
+void connection::set_read_hint(bool trust_short, bool known_empty) noexcept {
+    detail::set_read_hint(*bio_, trust_short, known_empty);
+}
+
+bool connection::queue_known_empty() const noexcept { return known_empty(*bio_); }
 
 void connection::check_unwrap(std::error_code& ec) {
-    const std::size_t left = read_ahead_left();
-    if (left == 0) return;
+    if (SSL_has_pending(ssl_) == 0) return;
     ec = errc::protocol_error;
-    detail_ = std::to_string(left) + " bytes that followed the peer's close_notify were read ahead "
+    detail_ = "bytes that followed the peer's close_notify were read ahead "
               "(wrap_options::read_ahead = false leaves them in the socket)";
 }
 

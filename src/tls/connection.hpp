@@ -83,9 +83,10 @@ public:
     void abandon_write() noexcept {
         if (write_pending_) write_broken_ = true;
     }
-    /// Bytes read from the socket and not used: after shutdown, what the peer sent after its
-    /// close_notify in the same read (unwrap cannot give those back).
-    std::size_t read_ahead_left() const noexcept;
+    /// Before a step: what the driver knows of the socket's receive queue (set_read_hint).
+    void set_read_hint(bool trust_short, bool known_empty) noexcept;
+    /// After a step: the step's reads proved the queue empty (or it was known to be).
+    bool queue_known_empty() const noexcept;
     /// After shutdown, for unwrap: fails (protocol_error) when bytes that follow the peer's
     /// close_notify were read ahead, which the plain socket would never see.
     void check_unwrap(std::error_code& ec);
@@ -147,10 +148,13 @@ BIO* new_fd_bio(int fd, bio_state*& state) noexcept;
 /// The errno of the BIO's last failed system call (0 if none), cleared by clear_errno.
 int last_errno(const bio_state& s) noexcept;
 void clear_errno(bio_state& s) noexcept;
-/// Read-ahead on (the default) or off: off, each recv asks for what OpenSSL asks for only.
-void set_read_ahead(bio_state& s, bool on) noexcept;
-/// Bytes read from the socket that OpenSSL has not taken yet.
-std::size_t read_ahead_bytes(const bio_state& s) noexcept;
+/// Whether kTLS may engage (an inner socket BIO): then nothing may be read ahead or held.
+bool kernel_may_frame(const bio_state& s) noexcept;
+/// What the driver knows of the receive queue before a step: whether a short read proves it
+/// empty, and whether it is known empty (reads then retry without a system call).
+void set_read_hint(bio_state& s, bool trust_short, bool known_empty) noexcept;
+/// Whether the queue is known empty after a step (a trusted short read, or the hint).
+bool known_empty(const bio_state& s) noexcept;
 /// While on, writes are kept instead of sent; the next write sends them first, in one call.
 void hold_writes(bio_state& s, bool on) noexcept;
 bool has_held(const bio_state& s) noexcept;

@@ -42,11 +42,14 @@ std::error_code wait_for(int fd, step s, deadline_t deadline) noexcept {
     }
 }
 
-// Runs one call's steps to the end: its error, or none.
+// Runs one call's steps to the end: its error, or none. poll is level-triggered, so a short
+// read may be trusted within a step (the next read of the step waits in poll instead of
+// finding EAGAIN) and never outlives it.
 template <class Step>
-std::error_code drive(int fd, timeout_t t, deadline_t deadline, Step&& one) {
+std::error_code drive(connection& c, int fd, timeout_t t, deadline_t deadline, Step&& one) {
     for (;;) {
         std::error_code ec;
+        c.set_read_hint(true, false);
         const step s = one(ec);
         if (s == step::done) return ec;
         if (t && t->count() == 0) return std::make_error_code(std::errc::resource_unavailable_try_again);
@@ -121,7 +124,7 @@ void socket::do_handshake(std::error_code& ec) {
         return;
     }
     const auto deadline = detail::deadline_of(conn_->handshake_bound(timeout_));
-    ec = detail::drive(fileno(), timeout_, deadline,
+    ec = detail::drive(*conn_, fileno(), timeout_, deadline,
                        [&](std::error_code& e) { return conn_->handshake(e); });
 }
 
@@ -156,7 +159,7 @@ std::size_t socket::recv_into(std::span<char> buf, int flags, std::error_code& e
         return 0;
     }
     std::size_t n = 0;
-    ec = detail::drive(fileno(), timeout_, detail::deadline_of(timeout_), [&](std::error_code& e) {
+    ec = detail::drive(*conn_, fileno(), timeout_, detail::deadline_of(timeout_), [&](std::error_code& e) {
         return conn_->read(buf, n, e);
     });
     return ec ? 0 : n;
@@ -180,7 +183,7 @@ std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) 
         return 0;
     }
     std::size_t n = 0;
-    ec = detail::drive(fileno(), timeout_, detail::deadline_of(timeout_), [&](std::error_code& e) {
+    ec = detail::drive(*conn_, fileno(), timeout_, detail::deadline_of(timeout_), [&](std::error_code& e) {
         return conn_->write(data, n, e, (flags & MSG_MORE) != 0);
     });
     if (ec) conn_->abandon_write();
@@ -205,7 +208,7 @@ std::size_t socket::sendall(std::string_view data, int flags, std::error_code& e
     }
     std::size_t sent = 0;
     const auto deadline = detail::deadline_of(timeout_);
-    ec = detail::drive(fileno(), timeout_, deadline, [&](std::error_code& e) {
+    ec = detail::drive(*conn_, fileno(), timeout_, deadline, [&](std::error_code& e) {
         // An empty sendall still finishes a pending handshake, as the other calls do.
         if (const step s = conn_->finish_handshake(e); s != step::done || e) return s;
         // The same slice again after a wait, as OpenSSL requires of a retried write.
@@ -240,7 +243,7 @@ sock::socket socket::unwrap(std::error_code& ec, std::string* words) {
         ec = errc::not_connected;
         return sock::socket::invalid();
     }
-    ec = detail::drive(fileno(), timeout_, detail::deadline_of(conn_->shutdown_bound(timeout_)),
+    ec = detail::drive(*conn_, fileno(), timeout_, detail::deadline_of(conn_->shutdown_bound(timeout_)),
                        [&](std::error_code& e) { return conn_->shutdown(e); });
     if (!ec) conn_->check_unwrap(ec);
     if (ec) {
@@ -255,7 +258,7 @@ sock::socket socket::unwrap(std::error_code& ec, std::string* words) {
 
 void socket::close() noexcept {
     if (conn_ && conn_->handshake_done()) {
-        (void)detail::drive(fileno(), timeout_, detail::deadline_of(conn_->shutdown_bound(timeout_)),
+        (void)detail::drive(*conn_, fileno(), timeout_, detail::deadline_of(conn_->shutdown_bound(timeout_)),
                             [&](std::error_code& e) { return conn_->shutdown(e, true); });
     }
     drop();

@@ -192,6 +192,47 @@ TEST(AsyncSsl, TruncationAndCleanEnd) {
     EXPECT_EQ(clean.get(), "");
 }
 
+// A short read marks the queue empty until epoll's next edge, but a socket with timeout zero
+// never registers with epoll, so no edge would ever come: each call must still read.
+TEST(AsyncSsl, TimeoutZeroReadsWhatCameAfterAShortRead) {
+    auto l = listener();
+    auto server = serve(l, server_context(), echo);
+    sock::event_loop loop;
+    // Retries a call that fails with EAGAIN, a millisecond apart, up to 5,000 times.
+    auto retry = [](auto call) -> sock::task<std::error_code> {
+        std::error_code ec;
+        for (int tries = 0; tries < 5000; ++tries) {
+            co_await call(ec);
+            if (ec != std::errc::resource_unavailable_try_again) break;
+            co_await sock::sleep(1ms);
+        }
+        co_return ec;
+    };
+    auto got = sock::run(loop, [&]() -> sock::task<std::string> {
+        sock::async_socket s(connect_to(l), loop);
+        s.settimeout(0.0);
+        const ssl::wrap_options o{.server_hostname = "localhost", .do_handshake_on_connect = false};
+        auto tls = co_await ssl::async_wrap_socket(client_context(), std::move(s), o);
+        EXPECT_FALSE(co_await retry([&](std::error_code& ec) { return tls.do_handshake(ec); }));
+        std::string all;
+        for (const std::string part : {"one", "two", "three"}) {
+            EXPECT_FALSE(co_await retry([&](std::error_code& ec) -> sock::task<> {
+                (void)co_await tls.sendall(part, ec);
+            }));
+            std::string back;
+            EXPECT_FALSE(co_await retry([&](std::error_code& ec) -> sock::task<> {
+                back = co_await tls.recv(100, ec);
+            }));
+            all += back + "/";
+        }
+        tls.settimeout(limit);
+        co_await tls.aclose();
+        co_return all;
+    }());
+    EXPECT_EQ(got, "one/two/three/");
+    EXPECT_EQ(server.get(), "");
+}
+
 TEST(AsyncSsl, ACloseAgainstPeerThatNeverAnswersIsBounded) {
     auto l = listener();
     std::promise<void> done;

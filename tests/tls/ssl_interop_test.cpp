@@ -177,7 +177,7 @@ TEST(SslInterop, UnwrapAfterARecvThatReadAheadFailsUnlessReadAheadIsOff) {
                 ADD_FAILURE() << "unwrap gave a socket whose first bytes were read ahead";
             } catch (const ssl::error& e) {
                 EXPECT_EQ(e.code(), ssl::errc::protocol_error);
-                EXPECT_NE(std::string(e.what()).find("5 bytes that followed the peer's close_notify were read ahead"),
+                EXPECT_NE(std::string(e.what()).find("bytes that followed the peer's close_notify were read ahead"),
                           std::string::npos) << e.what();
             }
         } else {
