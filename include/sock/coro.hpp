@@ -17,19 +17,21 @@
 
 namespace sock SOCK_API {
 
-/// `co_await sock::sleep(100ms)`: resumes on this thread's loop after the duration. Wakes
-/// early with operation_canceled (a sock::error) when its task is cancelled or the loop
-/// cancels everything (a server's stop); a sleep destroyed while pending disarms itself.
+/// `co_await sock::sleep(100ms)`: resumes on this thread's loop after the duration. As in
+/// asyncio, it always suspends: sleep(0ns) yields to the loop, which first runs the timers
+/// already due (an async_event's wake-ups among them). Wakes early with operation_canceled
+/// (a sock::error) when its task is cancelled or the loop cancels everything (a server's
+/// stop); a sleep destroyed while pending disarms itself. A negative duration counts as 0.
 class sleep {
 public:
-    explicit sleep(std::chrono::nanoseconds d) : duration_(d) {}
+    explicit sleep(std::chrono::nanoseconds d) : duration_(d.count() < 0 ? d.zero() : d) {}
     sleep(const sleep&) = delete;
     sleep& operator=(const sleep&) = delete;
     ~sleep() {
         if (loop_ != nullptr && node_.armed()) loop_->cancel(node_);
         if (node_.task_cancel != nullptr) node_.task_cancel->clear(&node_);
     }
-    bool await_ready() const noexcept { return duration_.count() <= 0; }
+    bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         auto* loop = event_loop::current();

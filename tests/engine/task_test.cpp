@@ -163,13 +163,41 @@ TEST(Task, SleepResumesAfterEarlierTimersAndBeforeLaterOnes) {
         sock::spawn(sleeper(log, 10ms, "10"));
         co_await sock::sleep(20ms);
         log.push_back("20");
-        co_await sock::sleep(0ms);  // ready at once: no suspension
+        co_await sock::sleep(0ms);  // yields, but nothing else is due yet
         log.push_back("0");
         co_await sock::sleep(15ms);
         log.push_back("35");
     };
     sock::run(loop, all());
     EXPECT_EQ(log, (std::vector<std::string>{"10", "20", "0", "30", "35"}));
+}
+
+// As asyncio's sleep(0): a yield, after which what was woken earlier has run.
+TEST(Task, SleepZeroLetsWhatIsReadyRunFirst) {
+    sock::event_loop loop;
+    std::vector<std::string> log;
+    sock::async_event ev;
+    auto waiter = [](sock::async_event& e, std::vector<std::string>& l) -> sock::task<> {
+        co_await e.wait();
+        l.push_back("woken");
+    };
+    auto yielder = [](std::vector<std::string>& l, std::string name,
+                      std::chrono::nanoseconds d) -> sock::task<> {
+        l.push_back(name + "1");
+        co_await sock::sleep(d);
+        l.push_back(name + "2");
+    };
+    auto all = [&]() -> sock::task<> {
+        sock::task_set tasks;
+        tasks.spawn(waiter(ev, log));
+        co_await sock::sleep(1ms);  // the waiter waits
+        ev.set();
+        tasks.spawn(yielder(log, "a", 0ns));
+        tasks.spawn(yielder(log, "b", -5ms));  // as 0: after a, not before the wake-up
+        co_await tasks.join();
+    };
+    sock::run(loop, all());
+    EXPECT_EQ(log, (std::vector<std::string>{"a1", "b1", "woken", "a2", "b2"}));
 }
 
 TEST(Task, SleepWithoutALoopThrowsLogicError) {
