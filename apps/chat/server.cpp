@@ -1,7 +1,7 @@
 #include "chat/server.hpp"
 
 #include "greet/cli.hpp"
-#include "greet/descriptor_limit.hpp"
+#include "greet/engine.hpp"
 #include "greet/host.hpp"
 
 #include <sock/async_stream.hpp>
@@ -10,7 +10,6 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -135,9 +134,10 @@ sock::task<> read_lines(sock::async_socket& conn, room& r, client& c, bool& over
         if (reader.buffered().find('\n') == std::string_view::npos) {
             // Before the next receive, let this loop's writers send what was said: a
             // receive that finds data does not wait, and a client sending fast would
-            // otherwise fill every backlog before anyone else runs (asyncio's sleep(0)).
+            // otherwise fill every backlog before anyone else runs. As asyncio's sleep(0),
+            // this runs the wake-ups of the writers that say() set, then resumes.
             try {
-                co_await sock::sleep(1ns);
+                co_await sock::sleep(0ns);
             } catch (const sock::error&) {
                 break;  // cancelled
             }
@@ -212,23 +212,11 @@ sock::task<> serve_client(sock::async_socket conn, room& r, std::size_t max_back
 
 void run_server(const server_config& config, std::vector<sock::socket> inherited) {
     room r;
-    sock::server_config engine;
-    engine.threads = config.threads;
-    engine.max_connections = config.max_connections != 0
-                                 ? config.max_connections
-                                 : greet::connection_budget(greet::raise_descriptor_limit());
-    // Chat clients may connect and only listen: a deferred accept would hide them.
-    engine.defer_accept = false;
+    sock::server_config engine =
+        greet::interactive_engine(config.threads, config.max_connections, config.reuse_port);
     if (!inherited.empty()) engine.inherited = std::move(inherited);
     else engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
-    engine.reuse_port = config.reuse_port;
-    engine.tcp_nodelay = true;  // lines are small and someone waits for each
-    // One write per line: lines from several loops never interleave.
-    const std::function<void(std::string_view)> log = [](std::string_view line) {
-        const std::string text = std::string(line) + "\n";
-        [[maybe_unused]] auto n = ::write(2, text.data(), text.size());
-    };
-    engine.log = log;
+    const std::function<void(std::string_view)> log = greet::log_line;
     const std::size_t max_backlog = config.max_backlog;
     sock::server server(std::move(engine), [&r, &log, max_backlog](sock::async_socket s) {
         return serve_client(std::move(s), r, max_backlog, log);

@@ -1,16 +1,13 @@
 #include "echo/server.hpp"
 
-#include "greet/descriptor_limit.hpp"
+#include "greet/cli.hpp"
+#include "greet/engine.hpp"
 #include "greet/host.hpp"
 #include "greet/unix_socket.hpp"
 
 #include <sock/async_ssl.hpp>
 #include <sock/error.hpp>
 #include <sock/server.hpp>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <optional>
@@ -24,12 +21,7 @@ namespace {
 /// One read's worth, as the floor's C echo server reads.
 constexpr std::size_t buffer_size = 64 * 1024;
 
-void write_line(int fd, std::string line) {
-    line += '\n';
-    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
-}
-
-/// The idle timeout (no Nagle comes from the listener: see run_server).
+/// The idle timeout (no Nagle comes from the listener: see greet::interactive_engine).
 void set_up(sock::async_socket& conn, const server_config& config) {
     if (config.idle_timeout.count() > 0) conn.settimeout(config.idle_timeout);
     else conn.settimeout(std::nullopt);
@@ -92,16 +84,8 @@ sock::task<> serve_tls_connection(sock::async_socket conn, const sock::ssl::cont
 }
 
 void run_server(const server_config& config, std::vector<sock::socket> inherited) {
-    sock::server_config engine;
-    engine.threads = config.threads;
-    engine.max_connections = config.max_connections != 0
-                                 ? config.max_connections
-                                 : greet::connection_budget(greet::raise_descriptor_limit());
-    // TCP_DEFER_ACCEPT hands a connection over only once its first bytes are there. Echo
-    // clients do speak first, but a client that connects and waits (a connection pool warming
-    // up, a latency probe) would then sit unseen in the kernel: not counted by
-    // --max-connections, not timed by --timeout, silently dropped after the kernel's retries.
-    engine.defer_accept = false;
+    sock::server_config engine =
+        greet::interactive_engine(config.threads, config.max_connections, config.reuse_port);
     std::optional<greet::unix_socket_file> file;
     const bool activated = !inherited.empty();
     if (activated) {
@@ -112,11 +96,6 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     } else {
         engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
     }
-    engine.reuse_port = config.reuse_port;
-    // No Nagle: ping-pong sends small messages while earlier bytes may be unacknowledged,
-    // which Nagle would hold back for a delayed ACK.
-    engine.tcp_nodelay = true;
-    engine.log = [](std::string_view line) { write_line(2, std::string(line)); };
     std::optional<greet::tls::server_context> tls_context;
     if (config.tls.enabled()) tls_context.emplace(config.tls);
     sock::connection_handler handler = [&config](sock::async_socket s) { return serve_connection(std::move(s), config); };
@@ -127,7 +106,8 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
     sock::server server(std::move(engine), std::move(handler));
     if (tls_context) tls_context->set_loops(server.loops());
     if (!activated && !config.unix_path.empty()) file.emplace(config.unix_path);
-    for (const auto& where : server.addresses()) write_line(1, "listening on " + where.to_string());
+    for (const auto& where : server.addresses())
+        greet::cli::write_stdout("listening on " + where.to_string() + "\n");
     server.run();
 }
 
