@@ -176,16 +176,7 @@ task<std::size_t> async_socket::sendall(std::string_view data, int flags, std::e
     std::size_t sent = 0;
     co_await drive(
         [this, data, &sent, more = (flags & MSG_MORE) != 0](std::error_code& e) {
-            // An empty sendall still finishes a pending handshake, as the other calls do.
-            if (const step s = conn_->finish_handshake(e); s != step::done || e) return s;
-            // The same slice again after a wait, as OpenSSL requires of a retried write.
-            while (sent < data.size()) {
-                std::size_t n = 0;
-                const step s = conn_->write(data.substr(sent), n, e, more);
-                if (s != step::done || e) return s;
-                sent += n;
-            }
-            return step::done;
+            return conn_->write_all(data, sent, e, more);
         },
         gettimeout(), ec);
     if (ec && conn_) conn_->abandon_write();

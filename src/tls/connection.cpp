@@ -194,6 +194,18 @@ step connection::write(std::string_view data, std::size_t& n, std::error_code& e
     return s;
 }
 
+step connection::write_all(std::string_view data, std::size_t& sent, std::error_code& ec, bool more) {
+    if (const step s = finish_handshake(ec); s != step::done || ec) return s;
+    // The same slice again after a wait, as OpenSSL requires of a retried write.
+    while (sent < data.size()) {
+        std::size_t n = 0;
+        const step s = write(data.substr(sent), n, ec, more);
+        if (s != step::done || ec) return s;
+        sent += n;
+    }
+    return step::done;
+}
+
 step connection::shutdown(std::error_code& ec, bool closing) {
     ERR_clear_error();
     clear_errno(*bio_);

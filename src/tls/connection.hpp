@@ -73,6 +73,9 @@ public:
     /// With more, the record is held for the next write, the closing exchange or the next
     /// wait to read, and goes out with the first of them (MSG_MORE).
     step write(std::string_view data, std::size_t& n, std::error_code& ec, bool more = false);
+    /// One try at writing data from `sent` on (sendall): done once all is taken, `sent`
+    /// counting what was. An empty data still finishes a pending handshake.
+    step write_all(std::string_view data, std::size_t& sent, std::error_code& ec, bool more);
     /// One try at the closing exchange: sends close_notify, then reads (and drops) until the
     /// peer's arrives; done when it has, or the peer has gone. Unless closing (the socket
     /// goes too), it reads one record at a time: what follows the peer's close_notify is the

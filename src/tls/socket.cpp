@@ -209,16 +209,7 @@ std::size_t socket::sendall(std::string_view data, int flags, std::error_code& e
     std::size_t sent = 0;
     const auto deadline = detail::deadline_of(timeout_);
     ec = detail::drive(*conn_, fileno(), timeout_, deadline, [&](std::error_code& e) {
-        // An empty sendall still finishes a pending handshake, as the other calls do.
-        if (const step s = conn_->finish_handshake(e); s != step::done || e) return s;
-        // The same slice again after a wait, as OpenSSL requires of a retried write.
-        while (sent < data.size()) {
-            std::size_t n = 0;
-            const step s = conn_->write(data.substr(sent), n, e, (flags & MSG_MORE) != 0);
-            if (s != step::done || e) return s;
-            sent += n;
-        }
-        return step::done;
+        return conn_->write_all(data, sent, e, (flags & MSG_MORE) != 0);
     });
     if (ec) conn_->abandon_write();
     return sent;
