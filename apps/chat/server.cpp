@@ -216,7 +216,9 @@ void run_server(const server_config& config, std::vector<sock::socket> inherited
         greet::interactive_engine(config.threads, config.max_connections, config.reuse_port);
     if (!inherited.empty()) engine.inherited = std::move(inherited);
     else engine.listen.push_back(greet::listen_address(config.host, config.port, sock::kind::stream));
-    const std::function<void(std::string_view)> log = greet::log_line;
+    const std::function<void(std::string_view)> log = [](std::string_view line) {
+        greet::cli::write_line(2, std::string(line));
+    };
     const std::size_t max_backlog = config.max_backlog;
     sock::server server(std::move(engine), [&r, &log, max_backlog](sock::async_socket s) {
         return serve_client(std::move(s), r, max_backlog, log);

@@ -135,6 +135,11 @@ bool write_stdout(std::string_view text) noexcept {
     return true;
 }
 
+void write_line(int fd, std::string line) {
+    line += '\n';
+    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
+}
+
 void ignore_sigpipe() noexcept { ::signal(SIGPIPE, SIG_IGN); }
 
 void ignore_sighup() noexcept { ::signal(SIGHUP, SIG_IGN); }

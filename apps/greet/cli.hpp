@@ -59,6 +59,10 @@ void report(std::string_view name, std::string_view what);
 /// pipe: EPIPE, since SIGPIPE is ignored).
 bool write_stdout(std::string_view text) noexcept;
 
+/// Writes line and a newline to fd in one write(2), so that the log lines of several loops
+/// never interleave; a failure is ignored (a log has no one to tell).
+void write_line(int fd, std::string line);
+
 /// Sets SIGPIPE to be ignored, so that writing to a closed stdout (`prog | head -1`) fails
 /// with EPIPE instead of killing the program. Every program calls it first.
 void ignore_sigpipe() noexcept;

@@ -1,10 +1,10 @@
 #include "greet/engine.hpp"
 
+#include "greet/cli.hpp"
 #include "greet/descriptor_limit.hpp"
 
-#include <unistd.h>
-
 #include <string>
+#include <string_view>
 
 namespace greet {
 
@@ -23,14 +23,8 @@ sock::server_config interactive_engine(unsigned threads, std::size_t max_connect
     // would hold back for a delayed ACK. Set once on the listener; connections inherit it.
     engine.tcp_nodelay = true;
     engine.reuse_port = reuse_port;
-    engine.log = log_line;
+    engine.log = [](std::string_view line) { cli::write_line(2, std::string(line)); };
     return engine;
-}
-
-void log_line(std::string_view line) {
-    std::string text(line);
-    text += '\n';
-    [[maybe_unused]] auto n = ::write(2, text.data(), text.size());
 }
 
 }  // namespace greet

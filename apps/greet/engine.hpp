@@ -5,19 +5,14 @@
 #include <sock/server.hpp>
 
 #include <cstddef>
-#include <string_view>
 
 namespace greet {
 
 /// A sock::server_config for clients that may connect and wait before they speak, and that
 /// wait for each small reply: no TCP_DEFER_ACCEPT, no Nagle. `max_connections` 0 means what
-/// the descriptor limit allows (raised to its hard limit here). The engine logs with
-/// log_line. Where to listen is the caller's.
+/// the descriptor limit allows (raised to its hard limit here). The engine logs to stderr,
+/// a line per write (cli::write_line). Where to listen is the caller's.
 sock::server_config interactive_engine(unsigned threads, std::size_t max_connections,
                                        bool reuse_port);
-
-/// Writes line and a newline to stderr in one write(2), so that lines from several loops
-/// never interleave.
-void log_line(std::string_view line);
 
 }  // namespace greet

@@ -1,5 +1,6 @@
 #include "greet/server.hpp"
 
+#include "greet/cli.hpp"
 #include "greet/descriptor_limit.hpp"
 #include "greet/greeting.hpp"
 #include "greet/host.hpp"
@@ -35,11 +36,7 @@ using namespace std::chrono_literals;
 constexpr auto drain_time = 1s;
 constexpr std::size_t drain_limit = 64 * 1024 * 1024;
 
-/// One line, one write: lines from several loops never interleave.
-void write_line(int fd, std::string line) {
-    line += '\n';
-    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
-}
+using cli::write_line;
 
 // The client: behind a front door, the one its PROXY header named.
 std::string peer_name(const sock::async_socket& conn) {
